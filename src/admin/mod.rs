@@ -1,0 +1,80 @@
+//! The admin listener (loopback by default), a Pingora HTTP app:
+//!
+//! | path | answer |
+//! |---|---|
+//! | `GET /healthz` | 200 `ok` while the process serves |
+//! | `GET /readyz` | 200 once a config is loaded (facilitator state is on `/status`, not here: a facilitator outage must not pull free routes out of a load balancer) |
+//! | `GET /status` | JSON: config version, when it was loaded, last reload error, routes, facilitator `/supported` |
+//! | `GET /metrics` | Prometheus text, see `metrics.rs` |
+
+pub mod metrics;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::json;
+
+use crate::config::reload::LiveConfig;
+use crate::store::ReplayGuard;
+pub use metrics::Metrics;
+
+/// The admin HTTP app.
+pub struct Admin {
+    pub config: Arc<LiveConfig>,
+    pub metrics: Arc<Metrics>,
+    pub guard: Arc<dyn ReplayGuard>,
+}
+
+impl Admin {
+    fn status(&self) -> serde_json::Value {
+        let s = self.config.snapshot();
+        let supported = s.facilitator.supported().state();
+        json!({
+            "config": {
+                "path": self.config.path().display().to_string(),
+                "version": s.version,
+                "loaded_at": s.loaded_at,
+                "last_reload_error": self.config.last_error(),
+            },
+            "listen": s.listen,
+            "routes": s.routes.len(),
+            "origins": s.origins.keys().collect::<Vec<_>>(),
+            "replay_claims": self.guard.len(),
+            "facilitator": {
+                "url": s.facilitator.settings().url,
+                "supported": supported.kinds,
+                "last_error": supported.last_error,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        let (status, content_type, body) = match path.as_str() {
+            "/healthz" | "/readyz" => (200, "text/plain", b"ok\n".to_vec()),
+            "/status" => (
+                200,
+                "application/json",
+                serde_json::to_vec_pretty(&self.status()).unwrap_or_default(),
+            ),
+            "/metrics" => {
+                self.metrics.replay_claims.set(self.guard.len() as i64);
+                (200, "text/plain; version=0.0.4", self.metrics.render())
+            }
+            _ => (404, "text/plain", b"not found\n".to_vec()),
+        };
+        Response::builder()
+            .status(status)
+            .header("Content-Type", content_type)
+            .header("Content-Length", body.len())
+            .header("Cache-Control", "no-store")
+            .body(body)
+            .unwrap_or_default()
+    }
+}

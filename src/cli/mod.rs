@@ -1,0 +1,47 @@
+//! The command line: `x402-gateway [run] --config FILE` and `x402-gateway check FILE`.
+//!
+//! The only place that uses `anyhow`: errors here end the process with a message.
+
+mod check;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// x402-gateway: a reverse proxy that sells HTTP routes for stablecoins with x402.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Config file (for the default `run` command).
+    #[arg(long, short, default_value = "gateway.toml", global = true)]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Run,
+    /// Validate a config file: exit 0 if it loads, else print every error with line and column.
+    Check {
+        /// The file to check (default: --config).
+        file: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => match run::run(&cli.config) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("x402-gateway: {e:#}");
+                1
+            }
+        },
+        Command::Check { file } => check::check(file.as_deref().unwrap_or(&cli.config)),
+    }
+}

@@ -1,0 +1,102 @@
+//! `x402-gateway run`: load the config, then start the proxy, admin and maintenance services on
+//! Pingora and serve until a signal (SIGTERM/SIGINT stop, SIGHUP reloads the config).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use pingora::server::Server;
+use pingora::server::configuration::ServerConf;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+
+use crate::admin::{Admin, Metrics};
+use crate::clock::{Clock, SystemClock};
+use crate::config::reload::LiveConfig;
+use crate::config::{CompileContext, load, process_env};
+use crate::maintenance::Maintenance;
+use crate::proxy::Gateway;
+use crate::proxy::paywall::Payments;
+use crate::store::{MemoryReplayGuard, ReplayGuard};
+
+/// Runs the gateway until it is told to stop.
+pub fn run(path: &Path) -> anyhow::Result<()> {
+    init_tracing();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ctx = CompileContext {
+        version: 1,
+        now: clock.now_secs(),
+        previous: None,
+        env: &process_env,
+    };
+    let compiled = load(path, &ctx).map_err(|e| anyhow!("{e}"))?;
+    for w in &compiled.warnings {
+        tracing::warn!("{w}");
+    }
+    let first = compiled.snapshot;
+    let (listen, admin_listen, threads) = (first.listen.clone(), first.admin_listen.clone(), first.threads);
+
+    let metrics = Arc::new(Metrics::new().context("metrics registry")?);
+    let reload_metrics = metrics.clone();
+    let config = Arc::new(LiveConfig::new(
+        path.to_path_buf(),
+        first,
+        clock.clone(),
+        Box::new(move |result| {
+            let label = if result.is_ok() { "ok" } else { "error" };
+            reload_metrics.reloads.with_label_values(&[label]).inc();
+        }),
+    ));
+    let guard: Arc<dyn ReplayGuard> = Arc::new(MemoryReplayGuard::new());
+
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let gateway = Gateway {
+        config: config.clone(),
+        payments: Payments {
+            guard: guard.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        },
+    };
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "x402-gateway");
+    for addr in &listen {
+        proxy.add_tcp(addr);
+    }
+    server.add_service(proxy);
+
+    if let Some(addr) = &admin_listen {
+        let admin = Admin {
+            config: config.clone(),
+            metrics: metrics.clone(),
+            guard: guard.clone(),
+        };
+        let mut service = Service::new("x402-admin".to_string(), admin);
+        service.add_tcp(addr);
+        server.add_service(service);
+    }
+    server.add_service(background_service(
+        "x402-maintenance",
+        Maintenance {
+            config,
+            guard,
+            clock,
+            metrics,
+        },
+    ));
+    tracing::info!(listen = ?listen, admin = ?admin_listen, threads, "x402-gateway starting");
+    server.run_forever()
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}

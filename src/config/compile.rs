@@ -1,0 +1,289 @@
+//! `gateway.toml` text → [`Snapshot`]: the one place where strings become types.
+//!
+//! Every problem is collected with its position (nothing is skipped or validated twice); the result
+//! is either a complete snapshot or the list of errors, so a reload is all or nothing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::{ConfigError, Finding, Findings, Severity};
+use super::origins::compile_origin;
+use super::payment::PaymentDefaults;
+use super::schema::{FacilitatorToml, GatewayToml, PriceToml, RouteToml, ServerToml};
+use crate::clock::UnixSecs;
+use crate::facilitator::{FacilitatorClient, FacilitatorSettings};
+use crate::price::{PriceText, parse_price_text};
+use crate::routes::{RouteSpec, RouteTableBuilder};
+use crate::snapshot::{Origin, Pricing, Route, Snapshot};
+use crate::x402::challenge::Challenge;
+
+/// What a load needs besides the text.
+pub struct CompileContext<'a> {
+    pub version: u64,
+    pub now: UnixSecs,
+    /// The snapshot being replaced: its facilitator client is kept when unchanged.
+    pub previous: Option<&'a Snapshot>,
+    /// Environment lookup for secrets (`std::env::var` in production).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// A loaded config and the warnings found on the way.
+pub struct Compiled {
+    pub snapshot: Snapshot,
+    pub warnings: Vec<Finding>,
+}
+
+/// Parses and compiles a config file's text.
+pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Compiled, ConfigError> {
+    let mut f = Findings::new(path, text);
+    let toml: GatewayToml = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            f.error(e.span().unwrap_or(0..1), e.message().to_string());
+            return Err(ConfigError { findings: f.list });
+        }
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let listen = listen_addresses(&toml.server, &mut f);
+    let admin_listen = socket_or_empty(&toml.admin.listen, &mut f);
+    let public_url = toml.server.public_url.as_ref().and_then(|u| http_url(u, &mut f));
+    let trusted_proxies = toml
+        .server
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| cidr(p, &mut f))
+        .collect();
+    let facilitator = facilitator(&toml.facilitator, ctx, &mut f);
+    let payment = PaymentDefaults::compile(&toml.payment, &toml.assets, &mut f);
+    let origins: BTreeMap<String, Arc<Origin>> = toml
+        .origins
+        .iter()
+        .filter_map(|(name, o)| Some((name.clone(), Arc::new(compile_origin(name, o, base, &mut f)?))))
+        .collect();
+    let default_origin = match &toml.server.default_origin {
+        Some(name) => lookup_origin(name, &origins, &toml, &mut f),
+        None if origins.len() == 1 => origins.values().next().cloned(),
+        None => None,
+    };
+
+    let mut table = RouteTableBuilder::new();
+    let mut spans = Vec::new();
+    for route in &toml.routes {
+        let Some(compiled) = compile_route(route.get_ref(), &payment, &origins, &default_origin, &toml, &mut f) else {
+            continue;
+        };
+        let r = route.get_ref();
+        let methods = methods(r);
+        let methods: Vec<&str> = methods.iter().map(String::as_str).collect();
+        let spec = RouteSpec {
+            host: r.host.as_ref().map_or("*", |h| h.get_ref().as_str()),
+            methods: &methods,
+            path: r.path.get_ref(),
+        };
+        match table.push(spec, Arc::new(compiled)) {
+            Ok(_) => spans.push((route.span(), route_name(r))),
+            Err(e) => f.error(r.path.span(), e.to_string()),
+        }
+    }
+    let routes = table.build();
+    for (shadowed, by) in routes.unreachable() {
+        if let (Some((span, name)), Some((_, by_name))) = (spans.get(shadowed), spans.get(by)) {
+            f.warning(
+                span.clone(),
+                format!("route `{name}` can never match: the earlier route `{by_name}` matches every request it would (first match wins)"),
+            );
+        }
+    }
+    if f.has_errors() {
+        return Err(ConfigError { findings: f.list });
+    }
+    let (Some(facilitator), Some(listen)) = (facilitator, listen) else {
+        return Err(ConfigError { findings: f.list });
+    };
+    let warnings = f.list.into_iter().filter(|x| x.severity == Severity::Warning).collect();
+    Ok(Compiled {
+        snapshot: Snapshot {
+            version: ctx.version,
+            loaded_at: ctx.now,
+            source: path.to_path_buf(),
+            listen,
+            admin_listen,
+            threads: toml
+                .server
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1),
+            public_url,
+            trusted_proxies,
+            default_origin,
+            routes,
+            origins,
+            verifier: facilitator.clone(),
+            settler: facilitator.clone(),
+            facilitator,
+            max_payment_header_bytes: toml.server.max_payment_header_bytes.max(1024),
+        },
+        warnings,
+    })
+}
+
+fn compile_route(
+    r: &RouteToml,
+    payment: &PaymentDefaults,
+    origins: &BTreeMap<String, Arc<Origin>>,
+    default_origin: &Option<Arc<Origin>>,
+    toml: &GatewayToml,
+    f: &mut Findings<'_>,
+) -> Option<Route> {
+    let origin = match &r.origin {
+        Some(name) => lookup_origin(name, origins, toml, f),
+        None => {
+            if default_origin.is_none() {
+                f.error(
+                    r.path.span(),
+                    "this route has no `origin` and there is no default: set `origin = \"NAME\"` or `[server].default_origin`",
+                );
+            }
+            default_origin.clone()
+        }
+    };
+    let free = match r.price.get_ref() {
+        PriceToml::Text(t) => matches!(parse_price_text(t), Ok(PriceText::Free)),
+        PriceToml::Atomic(_) => false,
+    };
+    let pricing = if free {
+        if !r.accepts.is_empty() {
+            f.warning(r.price.span(), "this route is free; its `accepts` are ignored");
+        }
+        Pricing::Free
+    } else {
+        let options = payment.options(&r.price, &r.accepts, r.path.span(), f);
+        Pricing::Paid(Challenge::new(
+            &options,
+            r.description.as_deref().unwrap_or(""),
+            r.mime_type.as_deref().unwrap_or(""),
+            r.resource.clone(),
+        ))
+    };
+    Some(Route {
+        name: route_name(r),
+        origin: origin?,
+        pricing,
+    })
+}
+
+fn methods(r: &RouteToml) -> Vec<String> {
+    let mut list: Vec<String> = r
+        .methods
+        .as_ref()
+        .map_or_else(|| vec!["*".to_string()], |m| m.get_ref().iter().map(|s| s.to_ascii_uppercase()).collect());
+    if list.iter().any(|m| m == "GET") && !list.iter().any(|m| m == "HEAD") {
+        list.push("HEAD".to_string());
+    }
+    list
+}
+
+fn route_name(r: &RouteToml) -> String {
+    r.name.clone().unwrap_or_else(|| {
+        let methods = r.methods.as_ref().map_or_else(|| "*".to_string(), |m| m.get_ref().join(","));
+        let host = r.host.as_ref().map_or("*", |h| h.get_ref().as_str());
+        format!("{methods} {host}{}", r.path.get_ref())
+    })
+}
+
+fn lookup_origin(
+    name: &Spanned<String>,
+    origins: &BTreeMap<String, Arc<Origin>>,
+    toml: &GatewayToml,
+    f: &mut Findings<'_>,
+) -> Option<Arc<Origin>> {
+    let found = origins.get(name.get_ref()).cloned();
+    // An origin that exists but failed to compile has its own error already.
+    if found.is_none() && !toml.origins.contains_key(name.get_ref()) {
+        let known: Vec<&str> = toml.origins.keys().map(String::as_str).collect();
+        f.error(
+            name.span(),
+            format!("there is no origin `{}`: defined origins are [{}]", name.get_ref(), known.join(", ")),
+        );
+    }
+    found
+}
+
+fn listen_addresses(server: &ServerToml, f: &mut Findings<'_>) -> Option<Vec<String>> {
+    if server.listen.is_empty() {
+        f.error(0..0, "`[server].listen` is empty: give at least one address such as \"0.0.0.0:8402\"");
+        return None;
+    }
+    let parsed: Vec<String> = server
+        .listen
+        .iter()
+        .filter_map(|a| socket(a, f).map(|s| s.to_string()))
+        .collect();
+    (parsed.len() == server.listen.len()).then_some(parsed)
+}
+
+fn socket(a: &Spanned<String>, f: &mut Findings<'_>) -> Option<SocketAddr> {
+    a.get_ref()
+        .parse()
+        .map_err(|_| f.error(a.span(), format!("`{}` is not an `ip:port` address, e.g. \"127.0.0.1:8402\"", a.get_ref())))
+        .ok()
+}
+
+fn socket_or_empty(a: &Spanned<String>, f: &mut Findings<'_>) -> Option<String> {
+    if a.get_ref().is_empty() {
+        None
+    } else {
+        socket(a, f).map(|s| s.to_string())
+    }
+}
+
+fn http_url(u: &Spanned<String>, f: &mut Findings<'_>) -> Option<String> {
+    let s = u.get_ref().trim();
+    let valid = (s.starts_with("http://") || s.starts_with("https://"))
+        && s.parse::<http::Uri>().is_ok_and(|uri| uri.host().is_some());
+    if !valid {
+        f.error(u.span(), format!("`{s}` is not an http(s) URL such as \"https://api.example.com\""));
+        return None;
+    }
+    Some(s.trim_end_matches('/').to_string())
+}
+
+fn cidr(p: &Spanned<String>, f: &mut Findings<'_>) -> Option<ipnet::IpNet> {
+    let s = p.get_ref().trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| f.error(p.span(), format!("`{s}` is not an IP address or CIDR range such as \"10.0.0.0/8\"")))
+        .ok()
+}
+
+fn facilitator(t: &FacilitatorToml, ctx: &CompileContext<'_>, f: &mut Findings<'_>) -> Option<Arc<FacilitatorClient>> {
+    let url = http_url(&t.url, f)?;
+    let mut headers = Vec::new();
+    for (name, value) in &t.headers {
+        match (ctx.env)(&value.get_ref().env) {
+            Some(v) => headers.push((name.clone(), v)),
+            None => f.error(
+                value.span(),
+                format!("environment variable `{}` (for facilitator header `{name}`) is not set", value.get_ref().env),
+            ),
+        }
+    }
+    let settings = FacilitatorSettings {
+        url,
+        headers,
+        verify_timeout: Duration::from_millis(t.verify_timeout_ms.max(1)),
+        settle_timeout: Duration::from_millis(t.settle_timeout_ms.max(1)),
+    };
+    if let Some(prev) = ctx.previous.filter(|p| p.facilitator.settings() == &settings) {
+        return Some(prev.facilitator.clone());
+    }
+    FacilitatorClient::new(settings).map_err(|e| f.error(t.url.span(), e)).ok().map(Arc::new)
+}
+
+#[cfg(test)]
+mod tests;

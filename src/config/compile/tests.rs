@@ -1,0 +1,175 @@
+use std::path::Path;
+
+use super::*;
+use crate::config::Severity;
+
+const PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+
+fn env(name: &str) -> Option<String> {
+    (name == "TEST_FACILITATOR_TOKEN").then(|| "Bearer secret".to_string())
+}
+
+fn ctx() -> CompileContext<'static> {
+    CompileContext {
+        version: 1,
+        now: 1_700_000_000,
+        previous: None,
+        env: &env,
+    }
+}
+
+fn compile_text(text: &str) -> Result<Compiled, ConfigError> {
+    compile(Path::new("test.toml"), text, &ctx())
+}
+
+fn base(routes: &str) -> String {
+    format!(
+        r#"
+[payment]
+networks = ["base-sepolia"]
+pay_to = "{PAY_TO}"
+
+[origins.api]
+addresses = ["127.0.0.1:9"]
+
+{routes}
+"#
+    )
+}
+
+fn errors(text: &str) -> Vec<crate::config::Finding> {
+    match compile_text(text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.findings.into_iter().filter(|f| f.severity == Severity::Error).collect(),
+    }
+}
+
+#[test]
+fn shipped_gateway_toml_compiles() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.toml");
+    let compiled = crate::config::load(&path, &ctx()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(compiled.snapshot.routes.len() >= 2);
+    assert!(compiled.warnings.is_empty(), "{:?}", compiled.warnings);
+}
+
+#[test]
+fn a_priced_route_compiles_to_exact_requirements() {
+    let c = compile_text(&base(
+        r#"[[routes]]
+path = "/weather"
+methods = ["GET"]
+price = "$0.001"
+description = "Weather"
+"#,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = c.snapshot.routes.find("GET", "example.com", "/weather").unwrap();
+    let crate::snapshot::Pricing::Paid(ch) = &m.policy.pricing else { panic!("free") };
+    let o = &ch.offers()[0];
+    assert_eq!(o.v2.amount, "1000");
+    assert_eq!(o.v2.network, "eip155:84532");
+    assert_eq!(o.v2.asset, "0x036CbD53842c5426634e7929541eC2318f3dCF7e");
+    assert_eq!(o.v2.pay_to, PAY_TO);
+    assert_eq!(o.v2.max_timeout_seconds, 300);
+    // GET routes answer HEAD too
+    assert!(c.snapshot.routes.find("HEAD", "example.com", "/weather").is_some());
+    assert!(c.snapshot.routes.find("POST", "example.com", "/weather").is_none());
+}
+
+#[test]
+fn prices_in_tokens_and_atomic_units() {
+    let c = compile_text(&base(
+        r#"[[routes]]
+path = "/a"
+price = "0.25 USDC"
+[[routes]]
+path = "/b"
+price = 42
+[[routes]]
+path = "/c"
+price = "free"
+"#,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let amount = |p: &str| match &c.snapshot.routes.find("GET", "h", p).unwrap().policy.pricing {
+        crate::snapshot::Pricing::Paid(ch) => Some(ch.offers()[0].v2.amount.clone()),
+        crate::snapshot::Pricing::Free => None,
+    };
+    assert_eq!(amount("/a").as_deref(), Some("250000"));
+    assert_eq!(amount("/b").as_deref(), Some("42"));
+    assert_eq!(amount("/c"), None);
+}
+
+#[test]
+fn every_error_is_reported_with_line_and_column() {
+    let text = base(
+        r#"[[routes]]
+path = "/a"
+price = "$0.0000001"
+[[routes]]
+path = "/b"
+price = "$1"
+origin = "nope"
+"#,
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].message.contains("smallest"), "{}", errs[0]);
+    assert_eq!(errs[0].line, 12);
+    assert_eq!(errs[0].column, 9);
+    assert!(errs[1].message.contains("no origin `nope`"), "{}", errs[1]);
+    assert!(errs[1].to_string().starts_with("test.toml:16:"), "{}", errs[1]);
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let errs = errors("[server]\nlisten = [\"127.0.0.1:1\"\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].line >= 2, "{}", errs[0]);
+    let errs = errors("[server]\nlisen = []\n");
+    assert!(errs[0].message.contains("unknown field"), "{}", errs[0]);
+    assert_eq!((errs[0].line, errs[0].column), (2, 1));
+}
+
+#[test]
+fn pay_to_checksum_is_enforced() {
+    let bad = base("").replace(PAY_TO, "0x209693bc6afc0C5328bA36FaF03C514EF312287C");
+    let errs = errors(&format!("{bad}\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n"));
+    assert!(errs.iter().any(|e| e.message.contains("checksum")), "{errs:?}");
+    let lower = base("").replace(PAY_TO, &PAY_TO.to_lowercase());
+    let c = compile_text(&format!("{lower}\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    let m = c.snapshot.routes.find("GET", "h", "/x").unwrap();
+    let crate::snapshot::Pricing::Paid(ch) = &m.policy.pricing else { panic!() };
+    assert_eq!(ch.offers()[0].v2.pay_to, PAY_TO, "normalized to checksum");
+}
+
+#[test]
+fn shadowed_routes_are_warned_about() {
+    let c = compile_text(&base(
+        r#"[[routes]]
+path = "/api/**"
+price = "$1"
+[[routes]]
+path = "/api/weather"
+price = "$2"
+"#,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].message.contains("can never match"), "{}", c.warnings[0]);
+}
+
+#[test]
+fn facilitator_headers_come_from_the_environment() {
+    let ok = format!("{}\n[facilitator.headers]\nAuthorization = {{ env = \"TEST_FACILITATOR_TOKEN\" }}\n", base(""));
+    let c = compile_text(&ok).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.snapshot.facilitator.settings().headers[0].1, "Bearer secret");
+    let missing = format!("{}\n[facilitator.headers]\nAuthorization = {{ env = \"UNSET_VAR_X402\" }}\n", base(""));
+    assert!(errors(&missing)[0].message.contains("UNSET_VAR_X402"));
+}
+
+#[test]
+fn a_price_without_a_network_is_an_error() {
+    let text = format!("[payment]\npay_to = \"{PAY_TO}\"\n[origins.a]\naddresses = [\"127.0.0.1:9\"]\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n");
+    assert!(errors(&text)[0].message.contains("no network"));
+}

@@ -1,0 +1,231 @@
+//! Compiles prices, assets and payment options: `"$0.001"` on `eip155:84532` in `USDC` to `pay_to`
+//! becomes a [`PaymentOption`] with an exact atomic amount.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use alloy_primitives::Address;
+use toml::Spanned;
+
+use super::error::Findings;
+use super::schema::{AcceptToml, AssetToml, PaymentToml, PriceToml};
+use crate::price::{Asset, Network, PaymentOption, PriceText, known_asset, known_symbols, parse_price_text, to_atomic};
+
+/// Default `maxTimeoutSeconds`, as the official v2 server (spec §4.2).
+pub const DEFAULT_MAX_TIMEOUT_SECS: u64 = 300;
+
+/// `[payment]` and `[assets]`, compiled.
+pub struct PaymentDefaults {
+    networks: Vec<Network>,
+    pay_to: Option<String>,
+    asset: Spanned<String>,
+    max_timeout_secs: u64,
+    custom: BTreeMap<String, (Network, Asset)>,
+}
+
+impl PaymentDefaults {
+    pub fn compile(
+        payment: &PaymentToml,
+        assets: &BTreeMap<String, AssetToml>,
+        f: &mut Findings<'_>,
+    ) -> Self {
+        let networks = payment
+            .networks
+            .iter()
+            .filter_map(|n| network(n, f))
+            .collect();
+        let custom = assets
+            .iter()
+            .filter_map(|(symbol, a)| {
+                let net = network(&a.network, f)?;
+                let address = pay_to_address(&a.address, f)?;
+                Some((
+                    symbol.to_ascii_uppercase(),
+                    (
+                        net,
+                        Asset {
+                            symbol: symbol.clone(),
+                            address,
+                            decimals: a.decimals,
+                            eip712_name: a.eip712_name.clone(),
+                            eip712_version: a.eip712_version.clone(),
+                            usd: a.usd,
+                        },
+                    ),
+                ))
+            })
+            .collect();
+        Self {
+            networks,
+            pay_to: payment.pay_to.as_ref().and_then(|p| pay_to_address(p, f)),
+            asset: payment
+                .asset
+                .clone()
+                .unwrap_or_else(|| Spanned::new(0..0, "USDC".to_string())),
+            max_timeout_secs: payment.max_timeout_seconds.unwrap_or(DEFAULT_MAX_TIMEOUT_SECS),
+            custom,
+        }
+    }
+
+    /// The options of a priced route, in preference order.
+    pub fn options(
+        &self,
+        price: &Spanned<PriceToml>,
+        accepts: &[Spanned<AcceptToml>],
+        route_span: Range<usize>,
+        f: &mut Findings<'_>,
+    ) -> Vec<PaymentOption> {
+        if accepts.is_empty() {
+            if self.networks.is_empty() {
+                f.error(
+                    price.span(),
+                    "this route has a price but no network: set `[payment].networks` (e.g. `[\"eip155:8453\"]`) or give the route `[[routes.accepts]]` with a `network`",
+                );
+                return Vec::new();
+            }
+            return self
+                .networks
+                .iter()
+                .filter_map(|net| {
+                    self.option(net.clone(), &self.asset, self.pay_to.clone(), price, None, route_span.clone(), f)
+                })
+                .collect();
+        }
+        accepts
+            .iter()
+            .filter_map(|accept| {
+                let a = accept.get_ref();
+                let net = match &a.network {
+                    Some(n) => network(n, f)?,
+                    None => match self.networks.first() {
+                        Some(n) => n.clone(),
+                        None => {
+                            f.error(accept.span(), "this payment option has no `network` and `[payment].networks` is empty");
+                            return None;
+                        }
+                    },
+                };
+                let pay_to = match &a.pay_to {
+                    Some(p) => Some(pay_to_address(p, f)?),
+                    None => self.pay_to.clone(),
+                };
+                self.option(
+                    net,
+                    a.asset.as_ref().unwrap_or(&self.asset),
+                    pay_to,
+                    a.price.as_ref().unwrap_or(price),
+                    a.max_timeout_seconds,
+                    accept.span(),
+                    f,
+                )
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn option(
+        &self,
+        network: Network,
+        symbol: &Spanned<String>,
+        pay_to: Option<String>,
+        price: &Spanned<PriceToml>,
+        max_timeout: Option<u64>,
+        span: Range<usize>,
+        f: &mut Findings<'_>,
+    ) -> Option<PaymentOption> {
+        let Some(pay_to) = pay_to else {
+            f.error(span, "no `pay_to` for this payment option: set `[payment].pay_to` or `pay_to` in `[[routes.accepts]]`");
+            return None;
+        };
+        let asset = self.asset(&network, symbol, f)?;
+        let amount_atomic = amount(price, &asset, f)?;
+        let max_timeout_secs = max_timeout.unwrap_or(self.max_timeout_secs);
+        if max_timeout_secs == 0 {
+            f.error(span, "`max_timeout_seconds` must be at least 1");
+            return None;
+        }
+        Some(PaymentOption {
+            network,
+            asset,
+            pay_to,
+            amount_atomic,
+            max_timeout_secs,
+        })
+    }
+
+    fn asset(&self, network: &Network, symbol: &Spanned<String>, f: &mut Findings<'_>) -> Option<Asset> {
+        let name = symbol.get_ref();
+        if let Some((net, asset)) = self.custom.get(&name.to_ascii_uppercase()) {
+            if net == network {
+                return Some(asset.clone());
+            }
+        }
+        let found = known_asset(network.chain_id, name);
+        if found.is_none() {
+            let known = known_symbols(network.chain_id);
+            f.error(
+                symbol.span(),
+                format!(
+                    "asset `{name}` is not known on {network}: expected one of [{}] or a token defined under `[assets.{name}]` with `network = \"{network}\"`",
+                    known.join(", ")
+                ),
+            );
+        }
+        found
+    }
+}
+
+fn amount(price: &Spanned<PriceToml>, asset: &Asset, f: &mut Findings<'_>) -> Option<u128> {
+    let result = match price.get_ref() {
+        PriceToml::Atomic(0) => Err("a price of 0 atomic units is free: write `price = \"free\"`".to_string()),
+        PriceToml::Atomic(n) => Ok(u128::from(*n)),
+        PriceToml::Text(text) => match parse_price_text(text) {
+            Err(e) => Err(e),
+            Ok(PriceText::Free) => Err("`free` cannot be the price of a payment option".into()),
+            Ok(PriceText::Atomic(n)) => Ok(n),
+            Ok(PriceText::Usd(dec)) if asset.usd => to_atomic(&dec, asset.decimals),
+            Ok(PriceText::Usd(_)) => Err(format!(
+                "a `$` price needs a USD stablecoin, but `{}` is not one: write the price as `\"<amount> {}\"`",
+                asset.symbol, asset.symbol
+            )),
+            Ok(PriceText::Token { amount, symbol }) if symbol.eq_ignore_ascii_case(&asset.symbol) => {
+                to_atomic(&amount, asset.decimals)
+            }
+            Ok(PriceText::Token { symbol, .. }) => Err(format!(
+                "the price is in `{symbol}` but this option's asset is `{}`",
+                asset.symbol
+            )),
+        },
+    };
+    result.map_err(|e| f.error(price.span(), e)).ok()
+}
+
+/// Parses a network, reporting at its span.
+pub fn network(text: &Spanned<String>, f: &mut Findings<'_>) -> Option<Network> {
+    Network::parse(text.get_ref()).map_err(|e| f.error(text.span(), e)).ok()
+}
+
+/// Validates an EVM address and returns it EIP-55 checksummed. Mixed case must be a valid checksum.
+pub fn pay_to_address(text: &Spanned<String>, f: &mut Findings<'_>) -> Option<String> {
+    let s = text.get_ref().trim();
+    let hex = s.strip_prefix("0x").unwrap_or("");
+    let parsed = if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Err(format!("`{s}` is not an EVM address: expected 0x followed by 40 hex digits"))
+    } else if hex.bytes().any(|b| b.is_ascii_lowercase()) && hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        Address::parse_checksummed(s, None)
+            .map_err(|_| format!("`{s}` has a wrong EIP-55 checksum: check the address for a typo"))
+    } else {
+        s.parse::<Address>().map_err(|e| e.to_string())
+    };
+    match parsed {
+        Ok(a) if a == Address::ZERO => {
+            f.error(text.span(), "the zero address cannot receive payments");
+            None
+        }
+        Ok(a) => Some(a.to_checksum(None)),
+        Err(e) => {
+            f.error(text.span(), e);
+            None
+        }
+    }
+}

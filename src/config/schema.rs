@@ -1,0 +1,281 @@
+//! The `gateway.toml` file format: plain serde structs, defaults and one doc line per key.
+//!
+//! No logic lives here (STYLE habit 4): `config/compile.rs` turns these into runtime tables and reports
+//! every problem with file:line:column, which is why fields that need checking are `Spanned`.
+//! Unknown keys are errors, so a typo never silently disables a price.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayToml {
+    #[serde(default)]
+    pub server: ServerToml,
+    #[serde(default)]
+    pub admin: AdminToml,
+    #[serde(default)]
+    pub facilitator: FacilitatorToml,
+    /// Defaults for every route's payment options.
+    #[serde(default)]
+    pub payment: PaymentToml,
+    /// Tokens beyond the built-in stablecoins, by symbol.
+    #[serde(default)]
+    pub assets: BTreeMap<String, AssetToml>,
+    /// Named origins the routes forward to.
+    #[serde(default)]
+    pub origins: BTreeMap<String, Spanned<OriginToml>>,
+    /// Priced and free routes; the first that matches a request wins.
+    #[serde(default)]
+    pub routes: Vec<Spanned<RouteToml>>,
+}
+
+/// `[server]`: the public listener. Changing `listen` or `threads` needs a restart.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerToml {
+    /// Addresses to accept requests on. Default `["127.0.0.1:8402"]`.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<Spanned<String>>,
+    /// Worker threads. Default: the number of CPUs.
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// The externally visible base URL (e.g. `https://api.example.com`), used for `resource.url`.
+    /// Without it, the URL comes from `X-Forwarded-Proto/Host` of trusted proxies, else from `Host`.
+    #[serde(default)]
+    pub public_url: Option<Spanned<String>>,
+    /// Peers (IPs or CIDRs) whose `X-Forwarded-*` headers are believed. Default: none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
+    /// The origin for requests no route matches (served free). Default: the only origin, if there is one.
+    #[serde(default)]
+    pub default_origin: Option<Spanned<String>>,
+    /// Largest accepted `PAYMENT-SIGNATURE` / `X-PAYMENT` header, in bytes. Default 16384.
+    #[serde(default = "default_max_payment_header")]
+    pub max_payment_header_bytes: usize,
+}
+
+impl Default for ServerToml {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            threads: None,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            default_origin: None,
+            max_payment_header_bytes: default_max_payment_header(),
+        }
+    }
+}
+
+/// `[admin]`: health, status and metrics. Keep it on loopback.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToml {
+    /// Address of the admin listener; `""` disables it. Default `127.0.0.1:9402`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: Spanned<String>,
+}
+
+impl Default for AdminToml {
+    fn default() -> Self {
+        Self {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+/// `[facilitator]`: who verifies and settles payments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacilitatorToml {
+    /// Base URL. Default `https://x402.org/facilitator` (public, testnets only).
+    #[serde(default = "default_facilitator_url")]
+    pub url: Spanned<String>,
+    /// Timeout of `/verify` and `/supported`, in milliseconds. Default 10000.
+    #[serde(default = "default_verify_timeout")]
+    pub verify_timeout_ms: u64,
+    /// Timeout of `/settle` (it waits for the receipt), in milliseconds. Default 60000.
+    #[serde(default = "default_settle_timeout")]
+    pub settle_timeout_ms: u64,
+    /// Extra headers on every call, each read from an environment variable: `Authorization = { env = "FACILITATOR_AUTH" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<EnvValue>>,
+}
+
+impl Default for FacilitatorToml {
+    fn default() -> Self {
+        Self {
+            url: default_facilitator_url(),
+            verify_timeout_ms: default_verify_timeout(),
+            settle_timeout_ms: default_settle_timeout(),
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// A secret taken from the environment, never written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvValue {
+    /// Name of the environment variable.
+    pub env: String,
+}
+
+/// `[payment]`: defaults for every payment option.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentToml {
+    /// Networks offered, in preference order: CAIP-2 (`eip155:8453`) or v1 names (`base`).
+    #[serde(default)]
+    pub networks: Vec<Spanned<String>>,
+    /// Recipient address.
+    #[serde(default)]
+    pub pay_to: Option<Spanned<String>>,
+    /// Asset symbol (`USDC`, or a key of `[assets]`). Default `USDC`.
+    #[serde(default)]
+    pub asset: Option<Spanned<String>>,
+    /// Seconds a signed payment stays acceptable (`maxTimeoutSeconds`). Default 300.
+    #[serde(default)]
+    pub max_timeout_seconds: Option<u64>,
+}
+
+/// `[assets.SYMBOL]`: a token that is not built in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetToml {
+    pub network: Spanned<String>,
+    pub address: Spanned<String>,
+    pub decimals: u8,
+    /// EIP-712 domain name of the token (`extra.name`).
+    pub eip712_name: String,
+    /// EIP-712 domain version of the token (`extra.version`).
+    pub eip712_version: String,
+    /// Whether one token is one US dollar (allows `"$"` prices). Default false.
+    #[serde(default)]
+    pub usd: bool,
+}
+
+/// `[origins.NAME]`: where requests go. Exactly one of `addresses` or `static_dir`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginToml {
+    /// `host:port` of one or more servers, balanced round-robin.
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+    /// Serve this directory from the gateway itself (relative to the config file).
+    #[serde(default)]
+    pub static_dir: Option<Spanned<String>>,
+    /// Speak https to the origin. Default false.
+    #[serde(default)]
+    pub tls: bool,
+    /// TLS server name. Default: the host of the first address.
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// `"preserve"` (default) keeps the client's Host; any other value is sent as Host.
+    #[serde(default)]
+    pub host_header: Option<String>,
+    /// Connect timeout in milliseconds. Default 5000.
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    /// Read timeout in milliseconds. Default 60000.
+    #[serde(default)]
+    pub read_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub health_check: Option<HealthCheckToml>,
+}
+
+/// `[origins.NAME.health_check]`: unhealthy addresses get no traffic.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckToml {
+    /// `"tcp"` (connect) or `"http"` (GET `path`, expect 2xx). Default `"tcp"`.
+    #[serde(default)]
+    pub kind: Option<Spanned<String>>,
+    /// Path for `http` checks. Default `/`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Seconds between checks. Default 5.
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+}
+
+/// `[[routes]]`: one priced or free route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteToml {
+    /// Name in logs and metrics. Default `"METHODS host/path"`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `*` (default), `api.example.com` or `*.example.com`.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// Methods, e.g. `["GET", "POST"]`; default `["*"]`. `GET` routes also match `HEAD`.
+    #[serde(default)]
+    pub methods: Option<Spanned<Vec<String>>>,
+    /// Path pattern: literals, `:param`, `*` (one segment), `**` (the rest).
+    pub path: Spanned<String>,
+    /// `"$0.001"`, `"0.001 USDC"`, atomic units as an integer, or `"free"`.
+    pub price: Spanned<PriceToml>,
+    /// Origin name. Default: `server.default_origin`.
+    #[serde(default)]
+    pub origin: Option<Spanned<String>>,
+    /// What is sold (`resource.description`).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// MIME type of the response (`resource.mimeType`).
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    /// A fixed `resource.url` instead of the request's URL.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Payment options in preference order; default: one per `[payment].networks`.
+    #[serde(default)]
+    pub accepts: Vec<Spanned<AcceptToml>>,
+}
+
+/// A price as written: a string or an integer of atomic units.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PriceToml {
+    Text(String),
+    Atomic(u64),
+}
+
+/// `[[routes.accepts]]`: one payment option; unset keys come from `[payment]` and the route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptToml {
+    #[serde(default)]
+    pub network: Option<Spanned<String>>,
+    #[serde(default)]
+    pub asset: Option<Spanned<String>>,
+    #[serde(default)]
+    pub pay_to: Option<Spanned<String>>,
+    #[serde(default)]
+    pub price: Option<Spanned<PriceToml>>,
+    #[serde(default)]
+    pub max_timeout_seconds: Option<u64>,
+}
+
+fn default_listen() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "127.0.0.1:8402".to_string())]
+}
+fn default_admin_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:9402".to_string())
+}
+fn default_facilitator_url() -> Spanned<String> {
+    Spanned::new(0..0, "https://x402.org/facilitator".to_string())
+}
+fn default_max_payment_header() -> usize {
+    16 * 1024
+}
+fn default_verify_timeout() -> u64 {
+    10_000
+}
+fn default_settle_timeout() -> u64 {
+    60_000
+}

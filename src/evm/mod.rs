@@ -1,0 +1,93 @@
+//! EVM `exact` (EIP-3009 `transferWithAuthorization`): the authorization both protocol versions carry.
+//!
+//! v1 and v2 payloads converge on [`ExactAuthorization`]; [`exact::check`] runs the local checks
+//! (recipient, amount, time window) before anything costs a network round trip.
+
+pub mod exact;
+
+use alloy_primitives::{Address, B256, U256};
+use serde::Deserialize;
+
+/// The signed EIP-3009 authorization of an `exact` payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExactAuthorization {
+    pub from: Address,
+    pub to: Address,
+    pub value: U256,
+    pub valid_after: u64,
+    pub valid_before: u64,
+    pub nonce: B256,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizationJson {
+    from: String,
+    to: String,
+    value: String,
+    valid_after: String,
+    valid_before: String,
+    nonce: String,
+}
+
+#[derive(Deserialize)]
+struct ExactPayloadJson {
+    authorization: AuthorizationJson,
+    signature: String,
+}
+
+/// Why an `exact` payload could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed exact payload: {0}")]
+pub struct MalformedPayload(pub String);
+
+impl ExactAuthorization {
+    /// Reads `{authorization, signature}` from a scheme payload. All numbers are decimal strings,
+    /// the nonce is `0x` + 64 hex digits (spec §2, §3.3).
+    pub fn from_payload(payload: &serde_json::Value) -> Result<Self, MalformedPayload> {
+        let p: ExactPayloadJson = serde_json::from_value(payload.clone())
+            .map_err(|e| MalformedPayload(e.to_string()))?;
+        if !p.signature.starts_with("0x") || p.signature.len() < 4 {
+            return Err(MalformedPayload("signature is not 0x-prefixed hex".into()));
+        }
+        let a = p.authorization;
+        let address = |field: &str, s: &str| {
+            s.parse::<Address>()
+                .map_err(|_| MalformedPayload(format!("authorization.{field} is not an address")))
+        };
+        let number = |field: &str, s: &str| {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(MalformedPayload(format!(
+                    "authorization.{field} is not a decimal integer string"
+                )));
+            }
+            s.parse::<u64>()
+                .map_err(|_| MalformedPayload(format!("authorization.{field} is out of range")))
+        };
+        let nonce_ok = a.nonce.len() == 66
+            && a.nonce.starts_with("0x")
+            && a.nonce[2..].bytes().all(|b| b.is_ascii_hexdigit());
+        if !nonce_ok {
+            return Err(MalformedPayload(
+                "authorization.nonce is not 0x + 64 hex digits".into(),
+            ));
+        }
+        let value_ok = !a.value.is_empty() && a.value.bytes().all(|b| b.is_ascii_digit());
+        Ok(Self {
+            from: address("from", &a.from)?,
+            to: address("to", &a.to)?,
+            value: value_ok
+                .then(|| U256::from_str_radix(&a.value, 10).ok())
+                .flatten()
+                .ok_or_else(|| {
+                    MalformedPayload("authorization.value is not a decimal integer string".into())
+                })?,
+            valid_after: number("validAfter", &a.valid_after)?,
+            valid_before: number("validBefore", &a.valid_before)?,
+            nonce: a
+                .nonce
+                .parse::<B256>()
+                .map_err(|_| MalformedPayload("authorization.nonce is not hex".into()))?,
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! Client for a facilitator's HTTP API: `POST /verify`, `POST /settle`, `GET /supported` (spec §7).
+//!
+//! Verification and settlement sit behind the [`Verifier`] and [`Settler`] traits so that local
+//! verification and on-chain settlement can replace the facilitator per config without touching the
+//! request path. Auth headers come from environment variables named in the config.
+
+mod supported;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::HeaderMap;
+
+pub use supported::{Supported, SupportedKind};
+
+use crate::x402::settlement::{FacilitatorRequest, SettleResponse, VerifyResponse};
+
+/// Why the facilitator gave no usable answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FacilitatorError {
+    /// Connection refused, DNS, TLS or timeout: the facilitator is down or too slow.
+    #[error("facilitator unreachable: {0}")]
+    Unreachable(String),
+    /// It answered, but not with a verify/settle response.
+    #[error("facilitator answered HTTP {status}: {body}")]
+    BadResponse { status: u16, body: String },
+}
+
+/// Checks a payment before the origin is called.
+#[async_trait]
+pub trait Verifier: Send + Sync {
+    async fn verify(&self, request: &FacilitatorRequest<'_>) -> Result<VerifyResponse, FacilitatorError>;
+}
+
+/// Moves the money.
+#[async_trait]
+pub trait Settler: Send + Sync {
+    async fn settle(&self, request: &FacilitatorRequest<'_>) -> Result<SettleResponse, FacilitatorError>;
+}
+
+/// Settings of a facilitator client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacilitatorSettings {
+    /// Base URL without a trailing `/`.
+    pub url: String,
+    /// Extra headers on every call (e.g. `Authorization`), resolved from the environment.
+    pub headers: Vec<(String, String)>,
+    pub verify_timeout: Duration,
+    pub settle_timeout: Duration,
+}
+
+/// An HTTP facilitator.
+#[derive(Debug)]
+pub struct FacilitatorClient {
+    settings: FacilitatorSettings,
+    http: reqwest::Client,
+    headers: HeaderMap,
+    supported: Supported,
+}
+
+impl FacilitatorClient {
+    pub fn new(settings: FacilitatorSettings) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &settings.headers {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("`{name}` is not a valid header name"))?;
+            let mut value = http::HeaderValue::from_str(value)
+                .map_err(|_| format!("the value of header `{name}` is not a valid header value"))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot build the facilitator HTTP client: {e}"))?;
+        Ok(Self {
+            settings,
+            http,
+            headers,
+            supported: Supported::default(),
+        })
+    }
+
+    pub fn settings(&self) -> &FacilitatorSettings {
+        &self.settings
+    }
+
+    /// The cached `/supported` answer.
+    pub fn supported(&self) -> &Supported {
+        &self.supported
+    }
+
+    /// Fetches `/supported` into the cache.
+    pub async fn refresh_supported(&self) {
+        let url = format!("{}/supported", self.settings.url);
+        let result = async {
+            let resp = self
+                .http
+                .get(&url)
+                .headers(self.headers.clone())
+                .timeout(self.settings.verify_timeout)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+            let status = resp.status();
+            let body = resp.bytes().await.map_err(|e| describe(&e))?;
+            if !status.is_success() {
+                return Err(format!("HTTP {status}"));
+            }
+            serde_json::from_slice(&body).map_err(|e| format!("malformed /supported: {e}"))
+        }
+        .await;
+        self.supported.record(result);
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &FacilitatorRequest<'_>,
+        timeout: Duration,
+        is_answer: fn(&serde_json::Value) -> bool,
+    ) -> Result<T, FacilitatorError> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.settings.url))
+            .headers(self.headers.clone())
+            .json(request)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| FacilitatorError::Unreachable(describe(&e)))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| FacilitatorError::Unreachable(describe(&e)))?;
+        let bad = || FacilitatorError::BadResponse {
+            status,
+            body: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+        };
+        // Like the reference client: a non-2xx whose JSON is still a verify/settle answer counts as one.
+        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| bad())?;
+        if !(200..300).contains(&status) && !is_answer(&json) {
+            return Err(bad());
+        }
+        serde_json::from_value(json).map_err(|_| bad())
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[async_trait]
+impl Verifier for FacilitatorClient {
+    async fn verify(&self, request: &FacilitatorRequest<'_>) -> Result<VerifyResponse, FacilitatorError> {
+        self.post("/verify", request, self.settings.verify_timeout, |v| {
+            v.get("isValid").is_some()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Settler for FacilitatorClient {
+    async fn settle(&self, request: &FacilitatorRequest<'_>) -> Result<SettleResponse, FacilitatorError> {
+        self.post("/settle", request, self.settings.settle_timeout, |v| {
+            v.get("success").is_some()
+        })
+        .await
+    }
+}

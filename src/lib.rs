@@ -1,0 +1,34 @@
+//! x402-gateway: a Pingora reverse proxy that puts unmodified origins behind routes paid with x402.
+//!
+//! | module | role |
+//! |---|---|
+//! | `clock` | the one source of wall-clock time |
+//! | `price` | networks, assets, exact decimal prices → payment options |
+//! | `routes` | first-match route table (host, method, path patterns) |
+//! | `x402` | wire protocol: v1/v2 types, header codecs, 402 challenge, reasons |
+//! | `evm` | EVM `exact` (EIP-3009) authorization and its local checks |
+//! | `facilitator` | `/verify`, `/settle`, `/supported` client behind `Verifier`/`Settler` |
+//! | `store` | single-use payment guard (`ReplayGuard`), in memory |
+//! | `config` | `gateway.toml` → `Snapshot`, validation with line:column, hot reload |
+//! | `snapshot` | the immutable live configuration |
+//! | `proxy` | the request path as Pingora phases |
+//! | `admin` | health, status and Prometheus metrics listener |
+//! | `maintenance` | background work: reload watch, sweeps, health checks |
+//! | `cli` | `run` and `check` |
+//!
+//! Dependencies point one way: `price`, `routes`, `x402`, `evm` know nothing of `proxy`, `store`,
+//! `admin`, `cli` or Pingora.
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod evm;
+pub mod facilitator;
+pub mod maintenance;
+pub mod price;
+pub mod proxy;
+pub mod routes;
+pub mod snapshot;
+pub mod store;
+pub mod x402;

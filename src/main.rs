@@ -1,0 +1,5 @@
+//! The `x402-gateway` binary: parse arguments, run, exit with the command's code.
+
+fn main() {
+    std::process::exit(x402_gateway::cli::main());
+}

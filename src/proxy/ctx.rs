@@ -1,0 +1,125 @@
+//! Per-request state carried across the Pingora phases.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::snapshot::{Origin, Route, Snapshot};
+use crate::store::PaymentKey;
+use crate::x402::Version;
+use crate::x402::settlement::SettleResponse;
+
+/// How a request ended, for metrics and the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not decided yet (the request failed before a decision).
+    Pending,
+    NoRoute,
+    Free,
+    Preflight,
+    /// A 402 challenge or rejection was sent; the label says why.
+    Challenged(&'static str),
+    /// Verified and forwarded; settled if the origin succeeded.
+    Paid,
+    /// Verified, but the origin failed: nothing charged.
+    OriginError,
+    /// Verified, origin succeeded, settlement failed: the client got a 402.
+    SettleFailed,
+    /// The facilitator could not be reached: 503.
+    Unavailable,
+    /// A request the gateway refused as malformed (400, 431).
+    BadRequest,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pending => "error",
+            Self::NoRoute => "no_route",
+            Self::Free => "free",
+            Self::Preflight => "preflight",
+            Self::Challenged(label) => label,
+            Self::Paid => "paid",
+            Self::OriginError => "origin_error",
+            Self::SettleFailed => "settle_failed",
+            Self::Unavailable => "unavailable",
+            Self::BadRequest => "bad_request",
+        }
+    }
+}
+
+/// Where a verified payment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentState {
+    /// Verified and claimed; not yet charged.
+    Verified,
+    /// Settled on chain.
+    Settled,
+    /// Given back: not charged.
+    Released,
+    /// Outcome unknown (settlement pending or its answer lost): the claim is kept.
+    Unknown,
+}
+
+/// A verified payment travelling with its request.
+#[derive(Debug, Clone)]
+pub struct PaidRequest {
+    pub key: PaymentKey,
+    pub version: Version,
+    /// Checksummed payer address.
+    pub payer: String,
+    pub amount: String,
+    /// CAIP-2 network.
+    pub network: String,
+    pub asset: String,
+    /// Exactly what the client sent, for the facilitator.
+    pub payload: serde_json::Value,
+    /// The matched requirement in the payload's protocol version.
+    pub requirements: serde_json::Value,
+    pub state: PaymentState,
+}
+
+/// The context of one request.
+pub struct RequestCtx {
+    pub started: Instant,
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub route: Option<Arc<Route>>,
+    pub origin: Option<Arc<Origin>>,
+    pub client_ip: Option<IpAddr>,
+    /// The URL named as `resource.url`.
+    pub resource_url: String,
+    pub payment: Option<PaidRequest>,
+    /// Set when settlement failed and the origin's response must be replaced by a 402.
+    pub settle_failure: Option<SettleResponse>,
+    pub outcome: Outcome,
+    /// `X-Forwarded-*` values for the origin.
+    pub forwarded: super::request::Forwarded,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            snapshot: None,
+            route: None,
+            origin: None,
+            client_ip: None,
+            resource_url: String::new(),
+            payment: None,
+            settle_failure: None,
+            outcome: Outcome::Pending,
+            forwarded: Default::default(),
+        }
+    }
+
+    /// The route's name for metrics and logs.
+    pub fn route_label(&self) -> &str {
+        self.route.as_ref().map_or("-", |r| r.name.as_str())
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}

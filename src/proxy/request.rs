@@ -1,0 +1,103 @@
+//! What the gateway needs to know about an incoming request, read once from its head.
+//!
+//! `X-Forwarded-Proto/Host/For` are believed only from `server.trusted_proxies` (spec §9: proxies
+//! rewriting the resource URL); `server.public_url` overrides both.
+
+use std::net::IpAddr;
+
+use pingora::http::RequestHeader;
+
+use crate::routes::normalize_path;
+use crate::snapshot::Snapshot;
+use crate::x402::{PAYMENT_SIGNATURE, X_PAYMENT};
+
+/// Facts about one request.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    pub method: String,
+    /// Host without port, lowercased.
+    pub host: String,
+    /// Normalized path for route matching.
+    pub path: String,
+    pub client_ip: Option<IpAddr>,
+    /// The URL clients see, for `resource.url`.
+    pub resource_url: String,
+    pub is_head: bool,
+    /// `Access-Control-Request-Method` of a CORS preflight.
+    pub preflight_method: Option<String>,
+    /// `Accept` has `text/html` and the user agent says `Mozilla` (spec §8.4).
+    pub browser: bool,
+    pub payment_signature: Option<Vec<u8>>,
+    pub x_payment: Option<Vec<u8>>,
+    pub forwarded: Forwarded,
+}
+
+/// The `X-Forwarded-*` values to send the origin.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarded {
+    pub for_chain: String,
+    pub proto: String,
+    pub host: String,
+}
+
+fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl RequestFacts {
+    /// Reads the facts from a request head.
+    pub fn read(req: &RequestHeader, client_ip: Option<IpAddr>, snapshot: &Snapshot) -> Self {
+        let method = req.method.as_str().to_string();
+        let host_header = header(req, "host")
+            .map(str::to_string)
+            .or_else(|| req.uri.authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        let trusted = snapshot.is_trusted_proxy(client_ip);
+        let peer = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let forwarded = if trusted {
+            Forwarded {
+                for_chain: match header(req, "x-forwarded-for") {
+                    Some(prev) if !prev.is_empty() => format!("{prev}, {peer}"),
+                    _ => peer,
+                },
+                proto: header(req, "x-forwarded-proto").unwrap_or("http").to_string(),
+                host: header(req, "x-forwarded-host").map_or_else(|| host_header.clone(), str::to_string),
+            }
+        } else {
+            Forwarded {
+                for_chain: peer,
+                proto: "http".into(),
+                host: host_header.clone(),
+            }
+        };
+        let path_and_query = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let resource_url = match &snapshot.public_url {
+            Some(base) => format!("{base}{path_and_query}"),
+            None => format!("{}://{}{path_and_query}", forwarded.proto, forwarded.host),
+        };
+        let match_host = host_header
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()) && !host_header.ends_with(']'))
+            .map_or(host_header.as_str(), |(h, _)| h)
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let accept = header(req, "accept").unwrap_or("");
+        let agent = header(req, "user-agent").unwrap_or("");
+        let preflight_method = (method == "OPTIONS")
+            .then(|| header(req, "access-control-request-method").map(|m| m.trim().to_ascii_uppercase()))
+            .flatten();
+        Self {
+            is_head: method == "HEAD",
+            host: match_host,
+            path: normalize_path(req.uri.path()).into_owned(),
+            client_ip,
+            resource_url,
+            preflight_method,
+            browser: accept.contains("text/html") && agent.contains("Mozilla"),
+            payment_signature: req.headers.get(PAYMENT_SIGNATURE).map(|v| v.as_bytes().to_vec()),
+            x_payment: req.headers.get(X_PAYMENT).map(|v| v.as_bytes().to_vec()),
+            forwarded,
+            method,
+        }
+    }
+}

@@ -1,0 +1,558 @@
+//! Route table for the reverse proxy: operators list routes in order, and the FIRST
+//! route whose host, method and path patterns all match a request wins. This file
+//! holds the public API (`RouteSpec`, `RouteTableBuilder`, `RouteTable`, `RouteMatch`,
+//! `Params`) and the index that makes `find` sub-linear without changing
+//! first-match semantics: routes are partitioned by host pattern (any / exact /
+//! `*.suffix`, looked up by hash), and each partition is a segment trie whose nodes
+//! record the routes ending there; `find` walks every trie the request host can
+//! reach, backtracking over literal and single-segment children, and keeps the
+//! smallest route index whose methods also match, pruning subtrees that only hold
+//! larger indices. `find` does not allocate unless a route has more than four
+//! `:params`. Shadowing analysis (`unreachable`) lives here too.
+
+mod matcher;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use matcher::{HostPattern, MethodKey, MethodSet, PathPattern, Segment, host_without_port};
+pub use matcher::{PatternError, normalize_path};
+
+/// One route as the operator writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec<'a> {
+    /// `*` (or empty) for any host, `api.example.com`, or `*.example.com`.
+    pub host: &'a str,
+    /// Method tokens; empty or containing `*` means any method.
+    pub methods: &'a [&'a str],
+    /// Path pattern starting with `/`, e.g. `/users/:id/**`.
+    pub path: &'a str,
+}
+
+/// The compiled matchers of one route.
+#[derive(Debug, Clone)]
+struct Rule {
+    host: HostPattern,
+    methods: MethodSet,
+    path: PathPattern,
+}
+
+impl Rule {
+    /// Reference semantics of a single route (`host` already without port).
+    #[cfg(test)]
+    fn matches(&self, method: MethodKey<'_>, host: &str, path: &str) -> bool {
+        self.methods.matches(method) && self.host.matches(host) && self.path.matches(path)
+    }
+
+    fn covers(&self, other: &Self) -> bool {
+        self.methods.covers(&other.methods)
+            && self.host.covers(&other.host)
+            && self.path.covers(&other.path)
+    }
+}
+
+/// Collects routes in priority order, then builds the indexed [`RouteTable`].
+#[derive(Debug, Clone)]
+pub struct RouteTableBuilder<P> {
+    rules: Vec<Rule>,
+    policies: Vec<P>,
+}
+
+impl<P> Default for RouteTableBuilder<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P> RouteTableBuilder<P> {
+    pub fn new() -> Self {
+        Self {
+            rules: Vec::new(),
+            policies: Vec::new(),
+        }
+    }
+
+    /// Compiles and appends a route; returns its index (its priority: lower wins).
+    pub fn push(&mut self, spec: RouteSpec<'_>, policy: P) -> Result<usize, PatternError> {
+        if self.rules.len() >= NONE as usize {
+            return Err(PatternError::TooManyRoutes);
+        }
+        let rule = Rule {
+            host: HostPattern::compile(spec.host)?,
+            methods: MethodSet::compile(spec.methods)?,
+            path: PathPattern::compile(spec.path)?,
+        };
+        self.rules.push(rule);
+        self.policies.push(policy);
+        Ok(self.rules.len() - 1)
+    }
+
+    pub fn build(self) -> RouteTable<P> {
+        let mut index = Index::default();
+        for (id, rule) in (0u32..).zip(&self.rules) {
+            let trie = match &rule.host {
+                HostPattern::Any => &mut index.any,
+                HostPattern::Exact(name) => {
+                    index.exact_lens |= len_bit(name.len());
+                    host_trie(&mut index.exact, name)
+                }
+                HostPattern::Suffix(name) => {
+                    index.suffix_labels |= len_bit(name.split('.').count());
+                    host_trie(&mut index.suffix, name)
+                }
+            };
+            trie.insert(&rule.path, id);
+        }
+        RouteTable {
+            rules: self.rules,
+            policies: self.policies,
+            index,
+        }
+    }
+}
+
+fn host_trie<'a>(map: &'a mut HostMap, name: &str) -> &'a mut Trie {
+    let bucket = map.entry(host_hash(name)).or_default();
+    let pos = match bucket.iter().position(|(n, _)| **n == *name) {
+        Some(pos) => pos,
+        None => {
+            bucket.push((name.into(), Trie::default()));
+            bucket.len() - 1
+        }
+    };
+    &mut bucket[pos].1
+}
+
+/// An immutable, indexed list of routes.
+#[derive(Debug, Clone)]
+pub struct RouteTable<P> {
+    rules: Vec<Rule>,
+    policies: Vec<P>,
+    index: Index,
+}
+
+/// The winning route and its `:param` captures.
+#[derive(Debug)]
+pub struct RouteMatch<'t, 'p, P> {
+    /// Index of the route in insertion order.
+    pub index: usize,
+    pub policy: &'t P,
+    pub params: Params<'t, 'p>,
+}
+
+impl<P> RouteTable<P> {
+    /// First route (in insertion order) matching method, host and the
+    /// already-normalized path (see [`normalize_path`]). `host` may carry a `:port`
+    /// and a trailing dot; it is compared case-insensitively. Paths not starting
+    /// with `/` never match.
+    pub fn find<'t, 'p>(
+        &'t self,
+        method: &str,
+        host: &str,
+        path: &'p str,
+    ) -> Option<RouteMatch<'t, 'p, P>> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let host = host_without_port(host);
+        let search = Search {
+            rules: &self.rules,
+            method: MethodKey::new(method),
+        };
+        let mut best = NONE;
+        let idx = &self.index;
+        if idx.exact_lens & len_bit(host.len()) != 0 {
+            for trie in host_tries(&idx.exact, host) {
+                trie.search(0, path, &search, &mut best);
+            }
+        }
+        if idx.suffix_labels != 0 {
+            // Each `.` (not the first byte) starts a candidate suffix; `labels` counts
+            // the labels of that suffix, scanning from the right.
+            let mut labels = 0;
+            for (i, &b) in host.as_bytes().iter().enumerate().skip(1).rev() {
+                if b != b'.' {
+                    continue;
+                }
+                labels += 1;
+                if idx.suffix_labels & len_bit(labels) != 0 {
+                    for trie in host_tries(&idx.suffix, &host[i + 1..]) {
+                        trie.search(0, path, &search, &mut best);
+                    }
+                }
+            }
+        }
+        idx.any.search(0, path, &search, &mut best);
+        self.make_match(best as usize, path)
+    }
+
+    fn make_match<'t, 'p>(&'t self, index: usize, path: &'p str) -> Option<RouteMatch<'t, 'p, P>> {
+        let policy = self.policies.get(index)?;
+        let mut params = Params::new();
+        let matched = self.rules[index]
+            .path
+            .walk(path, |name, value| params.push(name, value));
+        debug_assert!(matched);
+        Some(RouteMatch {
+            index,
+            policy,
+            params,
+        })
+    }
+
+    /// Reference implementation: a linear scan in insertion order.
+    #[cfg(test)]
+    fn find_linear<'t, 'p>(
+        &'t self,
+        method: &str,
+        host: &str,
+        path: &'p str,
+    ) -> Option<RouteMatch<'t, 'p, P>> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let (method, host) = (MethodKey::new(method), host_without_port(host));
+        let index = self
+            .rules
+            .iter()
+            .position(|r| r.matches(method, host, path))?;
+        self.make_match(index, path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The policy attached to route `index`.
+    pub fn policy(&self, index: usize) -> Option<&P> {
+        self.policies.get(index)
+    }
+
+    /// Indices of routes that can never match because an earlier route matches every
+    /// request they match (shadowing), each with the index of the first earlier route
+    /// that shadows it. Conservative: only certain shadowing by a single earlier route
+    /// is reported (a route covered only by the union of several is not). O(n²).
+    pub fn unreachable(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (b, later) in self.rules.iter().enumerate() {
+            if let Some(a) = self.rules[..b].iter().position(|r| r.covers(later)) {
+                out.push((b, a));
+            }
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------- params
+
+const INLINE_PARAMS: usize = 4;
+
+/// `:param` captures of a match, in pattern order. Up to four are stored inline
+/// (no heap allocation); more spill to a `Vec`.
+#[derive(Debug, Clone, Default)]
+pub struct Params<'t, 'p> {
+    inline: [(&'t str, &'p str); INLINE_PARAMS],
+    len: usize,
+    spill: Vec<(&'t str, &'p str)>,
+}
+
+impl<'t, 'p> Params<'t, 'p> {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&mut self, name: &'t str, value: &'p str) {
+        if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = (name, value);
+        } else {
+            self.spill.push((name, value));
+        }
+        self.len += 1;
+    }
+
+    /// The value captured for `:name`.
+    pub fn get(&self, name: &str) -> Option<&'p str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `(name, value)` pairs in pattern order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'t str, &'p str)> + '_ {
+        let inline = &self.inline[..self.len.min(INLINE_PARAMS)];
+        inline.iter().chain(&self.spill).copied()
+    }
+}
+
+// ---------------------------------------------------------------- index
+
+/// Route id meaning "no route yet"; also the exclusive upper bound on ids.
+const NONE: u32 = u32::MAX;
+
+/// FxHash-style hasher: fast for short keys. Keys are operator-chosen route
+/// literals, so hash flooding by clients is not a concern (they only look up).
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// Host name → trie, keyed by an ASCII-case-insensitive hash so a request host
+/// can be looked up without lowercasing it into a buffer. Collisions are resolved
+/// by the stored (lowercase) names.
+type HostMap = HashMap<u64, Vec<(Box<str>, Trie)>, FxBuild>;
+
+/// ASCII-case-insensitive hash: Fx over 8-byte words with bit 5 of every byte set
+/// (which lowercases ASCII letters and merges a few punctuation pairs; the name
+/// comparison after lookup sorts those out).
+fn host_hash(name: &str) -> u64 {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let mut h = FxHasher::default();
+    let mut chunks = name.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h.add(u64::from_le_bytes(word) | CASE);
+    }
+    let rest = chunks.remainder();
+    let mut word = [0u8; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    h.add((u64::from_le_bytes(word) | CASE) ^ rest.len() as u64);
+    h.finish()
+}
+
+fn host_tries<'a>(map: &'a HostMap, host: &'a str) -> impl Iterator<Item = &'a Trie> + 'a {
+    map.get(&host_hash(host))
+        .into_iter()
+        .flatten()
+        .filter(move |(name, _)| name.eq_ignore_ascii_case(host))
+        .map(|(_, trie)| trie)
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    any: Trie,
+    exact: HostMap,
+    suffix: HostMap,
+    /// Cheap pre-filters that skip hashing the request host (or its suffixes) when no
+    /// pattern could match: bit `len % 64` for each exact host's length, and bit
+    /// `labels % 64` for each `*.suffix`'s label count.
+    exact_lens: u64,
+    suffix_labels: u64,
+}
+
+fn len_bit(n: usize) -> u64 {
+    1 << (n % 64)
+}
+
+/// A segment trie over path patterns; node 0 is the root.
+#[derive(Debug, Clone)]
+struct Trie {
+    nodes: Vec<Node>,
+}
+
+impl Default for Trie {
+    fn default() -> Self {
+        Self {
+            nodes: vec![Node::new(NONE)],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    /// Smallest route id anywhere in this subtree (ids are inserted ascending, so it
+    /// is the id of the route that created the node).
+    min: u32,
+    literals: Literals,
+    /// Child for `:param` and `*` (both match exactly one non-empty segment).
+    single: Option<u32>,
+    /// Routes whose pattern ends exactly here, ascending.
+    ends: Vec<u32>,
+    /// Routes whose pattern ends with `**` here, ascending.
+    tails: Vec<u32>,
+}
+
+impl Node {
+    fn new(min: u32) -> Self {
+        Self {
+            min,
+            literals: Literals::default(),
+            single: None,
+            ends: Vec::new(),
+            tails: Vec::new(),
+        }
+    }
+}
+
+/// Literal children of a trie node: a short list scanned linearly (cheaper than
+/// hashing for the few children most nodes have), switching to a hash map when it
+/// grows past `SMALL_LITERALS`.
+#[derive(Debug, Clone)]
+enum Literals {
+    Small(Vec<(Box<str>, u32)>),
+    Map(HashMap<Box<str>, u32, FxBuild>),
+}
+
+const SMALL_LITERALS: usize = 8;
+
+impl Default for Literals {
+    fn default() -> Self {
+        Self::Small(Vec::new())
+    }
+}
+
+impl Literals {
+    #[inline]
+    fn get(&self, seg: &str) -> Option<u32> {
+        match self {
+            Self::Small(list) => list
+                .iter()
+                .find(|(lit, _)| lit.len() == seg.len() && **lit == *seg)
+                .map(|&(_, child)| child),
+            Self::Map(map) => map.get(seg).copied(),
+        }
+    }
+
+    fn get_or_insert(&mut self, lit: &str, child: u32) -> u32 {
+        if let Some(existing) = self.get(lit) {
+            return existing;
+        }
+        match self {
+            Self::Small(list) if list.len() < SMALL_LITERALS => list.push((lit.into(), child)),
+            Self::Small(list) => {
+                let mut map: HashMap<_, _, FxBuild> = list.drain(..).collect();
+                map.insert(lit.into(), child);
+                *self = Self::Map(map);
+            }
+            Self::Map(map) => {
+                map.insert(lit.into(), child);
+            }
+        }
+        child
+    }
+}
+
+/// Per-request state shared by all trie walks.
+struct Search<'a> {
+    rules: &'a [Rule],
+    method: MethodKey<'a>,
+}
+
+impl Search<'_> {
+    /// Lowers `best` to the first id in the ascending `ids` (below `best`) whose
+    /// methods match. The host is implied by the trie being searched.
+    #[inline]
+    fn take_first(&self, ids: &[u32], best: &mut u32) {
+        for &id in ids {
+            if id >= *best {
+                return;
+            }
+            if self.rules[id as usize].methods.matches(self.method) {
+                *best = id;
+                return;
+            }
+        }
+    }
+}
+
+impl Trie {
+    /// Must be called with ascending ids.
+    fn insert(&mut self, path: &PathPattern, id: u32) {
+        let mut node = 0usize;
+        self.nodes[0].min = self.nodes[0].min.min(id);
+        for seg in &path.segments {
+            let next = self.nodes.len() as u32;
+            let child = match seg {
+                Segment::Literal(lit) => self.nodes[node].literals.get_or_insert(lit, next),
+                Segment::Param(_) | Segment::Star => *self.nodes[node].single.get_or_insert(next),
+            };
+            if child == next {
+                self.nodes.push(Node::new(id));
+            }
+            node = child as usize;
+        }
+        let list = if path.tail {
+            &mut self.nodes[node].tails
+        } else {
+            &mut self.nodes[node].ends
+        };
+        list.push(id);
+    }
+
+    /// Depth-first walk; each node is reached by at most one path, so the walk visits
+    /// at most (segments × matching branches) nodes and never revisits one.
+    fn search(&self, node: usize, rest: &str, s: &Search<'_>, best: &mut u32) {
+        let Some(n) = self.nodes.get(node) else {
+            return;
+        };
+        if n.min >= *best {
+            return;
+        }
+        if !n.tails.is_empty() {
+            s.take_first(&n.tails, best);
+        }
+        match matcher::next_segment(rest) {
+            None => s.take_first(&n.ends, best),
+            Some((seg, after)) => {
+                if let Some(child) = n.literals.get(seg) {
+                    self.search(child as usize, after, s, best);
+                }
+                if let Some(child) = n.single {
+                    self.search(child as usize, after, s, best);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The live configuration: an immutable table compiled from `gateway.toml`, swapped whole on reload.
+//!
+//! A request loads one `Arc<Snapshot>` (one atomic load) and keeps it to the end, so a reload never
+//! changes the rules under a request in flight. Built only by `config/compile.rs`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::lb::LoadBalancer;
+use pingora::lb::selection::RoundRobin;
+
+use crate::clock::UnixSecs;
+use crate::facilitator::{FacilitatorClient, Settler, Verifier};
+use crate::routes::RouteTable;
+use crate::x402::challenge::Challenge;
+
+/// Everything a request needs to be routed, priced and forwarded.
+pub struct Snapshot {
+    /// Increases by one on every successful load.
+    pub version: u64,
+    pub loaded_at: UnixSecs,
+    pub source: PathBuf,
+    pub listen: Vec<String>,
+    pub admin_listen: Option<String>,
+    pub threads: usize,
+    /// Externally visible base URL, without a trailing `/`.
+    pub public_url: Option<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub default_origin: Option<Arc<Origin>>,
+    pub routes: RouteTable<Arc<Route>>,
+    pub origins: BTreeMap<String, Arc<Origin>>,
+    pub facilitator: Arc<FacilitatorClient>,
+    /// Checks payments before forwarding (the facilitator today; local verification later).
+    pub verifier: Arc<dyn Verifier>,
+    /// Settles payments after the origin succeeded.
+    pub settler: Arc<dyn Settler>,
+    pub max_payment_header_bytes: usize,
+}
+
+impl Snapshot {
+    /// Whether `X-Forwarded-*` from this peer may be believed.
+    pub fn is_trusted_proxy(&self, peer: Option<IpAddr>) -> bool {
+        peer.is_some_and(|ip| self.trusted_proxies.iter().any(|net| net.contains(&ip)))
+    }
+}
+
+/// A compiled route.
+pub struct Route {
+    /// Name in logs and metrics.
+    pub name: String,
+    pub origin: Arc<Origin>,
+    pub pricing: Pricing,
+}
+
+/// Whether a route costs anything.
+pub enum Pricing {
+    Free,
+    Paid(Challenge),
+}
+
+/// A named origin.
+pub struct Origin {
+    pub name: String,
+    pub kind: OriginKind,
+}
+
+/// Where an origin's responses come from.
+pub enum OriginKind {
+    /// Servers reached over the network.
+    Upstream(Upstream),
+    /// A directory served by the gateway itself.
+    Static(PathBuf),
+}
+
+/// A pool of origin servers.
+pub struct Upstream {
+    pub balancer: Arc<LoadBalancer<RoundRobin>>,
+    pub tls: bool,
+    pub sni: String,
+    /// `None`: keep the client's Host.
+    pub host_header: Option<String>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Seconds between health checks, if checked.
+    pub health_interval: Option<Duration>,
+}

@@ -1,0 +1,177 @@
+// stack.mjs — brings up the whole local payment world for gateway tests: anvil (chain 84532) with
+// Circle's USDC at the Base Sepolia address, funded payers, the OFFICIAL x402 facilitator behind an
+// HTTP server, and a recording test origin. Prints ONE JSON line on stdout when ready; logs on stderr.
+// Runs until stdin closes (EOF) or SIGTERM/SIGINT, then stops anvil and exits.
+// Usage: node stack.mjs [--payers N] [--ignore-stdin]
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { nonceManager, publicActions } from 'viem';
+import { x402Facilitator } from '@x402/core/facilitator';
+import { registerExactEvmScheme } from '@x402/evm/exact/facilitator';
+import { toFacilitatorEvmSigner } from '@x402/evm';
+import {
+  CHAIN_ID, USDC_ADDRESS, anvilAccount, deployUsdc, fakeTxHash, log, sleep, startAnvil, toJson, walletClientFor,
+} from './lib.mjs';
+
+const { values: args } = parseArgs({ options: {
+  payers: { type: 'string', default: '8' },
+  'ignore-stdin': { type: 'boolean', default: false }, // for shells that start it with stdin=/dev/null
+} });
+
+// ---------- small HTTP helpers ----------
+const readBody = (req) => new Promise((resolve, reject) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  req.on('error', reject);
+});
+const send = (res, status, obj) => {
+  const body = toJson(obj);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+};
+const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+
+// ---------- facilitator ----------
+function startFacilitator(rpc) {
+  const account = anvilAccount(1, { nonceManager }); // pays gas; nonce manager for concurrent settles
+  const client = walletClientFor(rpc, account).extend(publicActions);
+  // Same shape as the official facilitator example: a viem wallet+public client adapted to the signer API.
+  const signer = toFacilitatorEvmSigner({
+    address: account.address,
+    getCode: (a) => client.getCode(a),
+    readContract: (a) => client.readContract({ ...a, args: a.args || [] }),
+    verifyTypedData: (a) => client.verifyTypedData(a),
+    writeContract: (a) => client.writeContract({ ...a, args: a.args || [] }),
+    sendTransaction: (a) => client.sendTransaction(a),
+    waitForTransactionReceipt: (a) => client.waitForTransactionReceipt(a),
+  });
+  const facilitator = new x402Facilitator();
+  registerExactEvmScheme(facilitator, { signer, networks: `eip155:${CHAIN_ID}` }); // also registers all v1 names
+
+  const stats = { verify: 0, settle: 0 };
+  const fail = { count: 0, mode: 'error' };
+  const pendingSeen = new Set(); // settle bodies answered "settlement_pending" once; next identical call settles
+  let delayMs = 0;
+
+  async function injectedSettle(res, paymentPayload, paymentRequirements) {
+    const network = paymentRequirements.network;
+    const payer = paymentPayload?.payload?.authorization?.from;
+    if (fail.mode === 'http500') return send(res, 500, { error: 'injected' });
+    if (fail.mode === 'pending') {
+      const key = toJson({ paymentPayload, paymentRequirements });
+      pendingSeen.add(key);
+      return send(res, 500, { success: false, errorReason: 'settlement_pending',
+        transaction: fakeTxHash(key), network, ...(payer ? { payer } : {}) });
+    }
+    return send(res, 200, { success: false, errorReason: 'injected_failure', transaction: '', network, payer });
+  }
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, 'http://x');
+      const text = await readBody(req);
+      const route = `${req.method} ${url.pathname}`;
+      if (route === 'GET /__stats') return send(res, 200, stats);
+      if (route === 'POST /__fail-settle') {
+        const b = JSON.parse(text || '{}');
+        const mode = b.mode ?? 'error';
+        if (!['error', 'http500', 'pending'].includes(mode)) return send(res, 400, { error: 'bad mode' });
+        Object.assign(fail, { count: Number(b.count ?? 1), mode });
+        return send(res, 200, fail);
+      }
+      if (route === 'POST /__delay') { delayMs = Number(JSON.parse(text || '{}').ms ?? 0); return send(res, 200, { ms: delayMs }); }
+      if (delayMs > 0) await sleep(delayMs);
+      if (route === 'GET /supported') return send(res, 200, facilitator.getSupported());
+      if (route === 'POST /verify' || route === 'POST /settle') {
+        const isSettle = route === 'POST /settle';
+        stats[isSettle ? 'settle' : 'verify']++;
+        let body;
+        try { body = JSON.parse(text); } catch { return send(res, 400, { error: 'Invalid JSON body' }); }
+        const { paymentPayload, paymentRequirements } = body ?? {};
+        if (!paymentPayload || !paymentRequirements)
+          return send(res, 400, { error: 'Missing paymentPayload or paymentRequirements' });
+        if (!isSettle) return send(res, 200, await facilitator.verify(paymentPayload, paymentRequirements));
+        const key = toJson({ paymentPayload, paymentRequirements });
+        if (pendingSeen.has(key)) pendingSeen.delete(key); // the retry of a "pending" settle: settle for real
+        else if (fail.count > 0) { fail.count--; return injectedSettle(res, paymentPayload, paymentRequirements); }
+        const result = await facilitator.settle(paymentPayload, paymentRequirements);
+        log(`settle ${result.success ? 'ok' : 'FAILED'} ${result.transaction || String(result.errorReason).split('\n')[0]}`);
+        return send(res, 200, result);
+      }
+      return send(res, 404, { error: `no route ${route}` });
+    } catch (e) {
+      log(`facilitator error: ${e?.stack || e}`);
+      if (!res.headersSent) send(res, 500, { error: e instanceof Error ? e.message : String(e) });
+    }
+  });
+  return { server, address: account.address };
+}
+
+// ---------- test origin ----------
+function startOrigin() {
+  const recorded = [];
+  const server = http.createServer(async (req, res) => {
+    const body = await readBody(req);
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname === '/__log') {
+      const prefix = url.searchParams.get('prefix') ?? '';
+      return send(res, 200, recorded.filter((r) => r.path.startsWith(prefix)));
+    }
+    const headers = {};
+    for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+    recorded.push({ method: req.method, path: req.url, headers, body });
+    const status = /\/status\/(\d{3})(?=\/|$)/.exec(url.pathname);
+    if (status) return send(res, Number(status[1]), { status: Number(status[1]) });
+    if (url.pathname.includes('/stream')) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      for (let i = 0; i < 5; i++) {
+        res.write(`chunk-${i}\n`);
+        if (i < 4) await sleep(50);
+      }
+      return res.end();
+    }
+    return send(res, 200, { ok: true, path: req.url, method: req.method, body });
+  });
+  return { server };
+}
+
+// ---------- main ----------
+let anvil;
+let stopping = false;
+async function shutdown(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  log('shutting down');
+  try { if (anvil) await anvil.stop(); } finally { process.exit(code); }
+}
+process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => shutdown(0));
+if (!args['ignore-stdin']) {
+  process.stdin.on('end', () => shutdown(0)); // parent died or closed our stdin
+  process.stdin.on('error', () => shutdown(0));
+  process.stdin.resume();
+}
+
+try {
+  const t0 = Date.now();
+  anvil = await startAnvil();
+  const payers = Array.from({ length: Number(args.payers) }, () => {
+    const privateKey = generatePrivateKey();
+    return { address: privateKeyToAccount(privateKey).address, privateKey };
+  });
+  await deployUsdc(anvil.rpc, payers.map((p) => p.address));
+  const fac = startFacilitator(anvil.rpc);
+  const origin = startOrigin();
+  const [fport, oport] = [await listen(fac.server), await listen(origin.server)];
+  log(`ready in ${Date.now() - t0} ms`);
+  process.stdout.write(`${JSON.stringify({
+    rpc: anvil.rpc, chainId: CHAIN_ID, usdc: USDC_ADDRESS,
+    facilitator: `http://127.0.0.1:${fport}`, origin: `http://127.0.0.1:${oport}`,
+    facilitatorAddress: fac.address, payers,
+  })}\n`);
+} catch (e) {
+  log(`startup failed: ${e?.stack || e}`);
+  await shutdown(1);
+}
