@@ -40,7 +40,8 @@ impl BackgroundService for Maintenance {
             let snapshot = self.config.snapshot();
             self.metrics.config_version.set(snapshot.version as i64);
             // The facilitator's capabilities: at start, after a reload, then every few minutes.
-            let due = supported_for.is_none_or(|(v, at)| v != snapshot.version || at.elapsed() >= SUPPORTED_EVERY);
+            let due = supported_for
+                .is_none_or(|(v, at)| v != snapshot.version || at.elapsed() >= SUPPORTED_EVERY);
             if due {
                 supported_for = Some((snapshot.version, Instant::now()));
                 let facilitator = snapshot.facilitator.clone();
@@ -49,17 +50,28 @@ impl BackgroundService for Maintenance {
                     let started = Instant::now();
                     facilitator.refresh_supported().await;
                     let ok = facilitator.supported().state().last_error.is_none();
-                    metrics.facilitator("supported", if ok { "ok" } else { "error" }, started.elapsed().as_secs_f64());
+                    metrics.facilitator(
+                        "supported",
+                        if ok { "ok" } else { "error" },
+                        started.elapsed().as_secs_f64(),
+                    );
                     if let Some(e) = facilitator.supported().state().last_error.as_ref() {
                         tracing::warn!(url = %facilitator.settings().url, "facilitator /supported failed: {e}");
                     }
                 });
             }
             for (name, origin) in &snapshot.origins {
-                let OriginKind::Upstream(up) = &origin.kind else { continue };
-                let Some(every) = up.health_interval else { continue };
+                let OriginKind::Upstream(up) = &origin.kind else {
+                    continue;
+                };
+                let Some(every) = up.health_interval else {
+                    continue;
+                };
                 let key = format!("{}#{name}", snapshot.version);
-                let last = health_runs.iter().find(|(k, _)| *k == key).map(|(_, at)| *at);
+                let last = health_runs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, at)| *at);
                 if last.is_none_or(|at| at.elapsed() >= every) {
                     health_runs.retain(|(k, _)| *k != key);
                     health_runs.push((key, Instant::now()));

@@ -10,7 +10,9 @@
 //! | `x402_config_version` | |
 //! | `x402_replay_claims` | (live single-use claims) |
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 /// The gateway's metrics.
 pub struct Metrics {
@@ -40,9 +42,11 @@ impl Metrics {
             &["event"],
         )?;
         let facilitator_seconds = HistogramVec::new(
-            HistogramOpts::new("x402_facilitator_seconds", "Facilitator call latency").buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-            ]),
+            HistogramOpts::new("x402_facilitator_seconds", "Facilitator call latency").buckets(
+                vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                ],
+            ),
             &["op", "result"],
         )?;
         let reloads = IntCounterVec::new(

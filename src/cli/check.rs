@@ -29,7 +29,11 @@ pub fn check(path: &Path) -> i32 {
             0
         }
         Err(e) => {
-            let errors = e.findings.iter().filter(|f| f.severity == Severity::Error).count();
+            let errors = e
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .count();
             for f in &e.findings {
                 eprintln!("{f}");
             }

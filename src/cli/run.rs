@@ -34,7 +34,11 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let first = compiled.snapshot;
-    let (listen, admin_listen, threads) = (first.listen.clone(), first.admin_listen.clone(), first.threads);
+    let (listen, admin_listen, threads) = (
+        first.listen.clone(),
+        first.admin_listen.clone(),
+        first.threads,
+    );
 
     let metrics = Arc::new(Metrics::new().context("metrics registry")?);
     let reload_metrics = metrics.clone();
@@ -66,7 +70,11 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             metrics: metrics.clone(),
         },
     };
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "x402-gateway");
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        gateway,
+        "x402-gateway",
+    );
     for addr in &listen {
         proxy.add_tcp(addr);
     }
@@ -98,5 +106,8 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }

@@ -51,7 +51,11 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     let base = path.parent().unwrap_or(Path::new("."));
     let listen = listen_addresses(&toml.server, &mut f);
     let admin_listen = socket_or_empty(&toml.admin.listen, &mut f);
-    let public_url = toml.server.public_url.as_ref().and_then(|u| http_url(u, &mut f));
+    let public_url = toml
+        .server
+        .public_url
+        .as_ref()
+        .and_then(|u| http_url(u, &mut f));
     let trusted_proxies = toml
         .server
         .trusted_proxies
@@ -63,7 +67,12 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     let origins: BTreeMap<String, Arc<Origin>> = toml
         .origins
         .iter()
-        .filter_map(|(name, o)| Some((name.clone(), Arc::new(compile_origin(name, o, base, &mut f)?))))
+        .filter_map(|(name, o)| {
+            Some((
+                name.clone(),
+                Arc::new(compile_origin(name, o, base, &mut f)?),
+            ))
+        })
         .collect();
     let default_origin = match &toml.server.default_origin {
         Some(name) => lookup_origin(name, &origins, &toml, &mut f),
@@ -74,7 +83,14 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     let mut table = RouteTableBuilder::new();
     let mut spans = Vec::new();
     for route in &toml.routes {
-        let Some(compiled) = compile_route(route.get_ref(), &payment, &origins, &default_origin, &toml, &mut f) else {
+        let Some(compiled) = compile_route(
+            route.get_ref(),
+            &payment,
+            &origins,
+            &default_origin,
+            &toml,
+            &mut f,
+        ) else {
             continue;
         };
         let r = route.get_ref();
@@ -105,7 +121,11 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     let (Some(facilitator), Some(listen)) = (facilitator, listen) else {
         return Err(ConfigError { findings: f.list });
     };
-    let warnings = f.list.into_iter().filter(|x| x.severity == Severity::Warning).collect();
+    let warnings = f
+        .list
+        .into_iter()
+        .filter(|x| x.severity == Severity::Warning)
+        .collect();
     Ok(Compiled {
         snapshot: Snapshot {
             version: ctx.version,
@@ -158,7 +178,10 @@ fn compile_route(
     };
     let pricing = if free {
         if !r.accepts.is_empty() {
-            f.warning(r.price.span(), "this route is free; its `accepts` are ignored");
+            f.warning(
+                r.price.span(),
+                "this route is free; its `accepts` are ignored",
+            );
         }
         Pricing::Free
     } else {
@@ -178,10 +201,10 @@ fn compile_route(
 }
 
 fn methods(r: &RouteToml) -> Vec<String> {
-    let mut list: Vec<String> = r
-        .methods
-        .as_ref()
-        .map_or_else(|| vec!["*".to_string()], |m| m.get_ref().iter().map(|s| s.to_ascii_uppercase()).collect());
+    let mut list: Vec<String> = r.methods.as_ref().map_or_else(
+        || vec!["*".to_string()],
+        |m| m.get_ref().iter().map(|s| s.to_ascii_uppercase()).collect(),
+    );
     if list.iter().any(|m| m == "GET") && !list.iter().any(|m| m == "HEAD") {
         list.push("HEAD".to_string());
     }
@@ -190,7 +213,10 @@ fn methods(r: &RouteToml) -> Vec<String> {
 
 fn route_name(r: &RouteToml) -> String {
     r.name.clone().unwrap_or_else(|| {
-        let methods = r.methods.as_ref().map_or_else(|| "*".to_string(), |m| m.get_ref().join(","));
+        let methods = r
+            .methods
+            .as_ref()
+            .map_or_else(|| "*".to_string(), |m| m.get_ref().join(","));
         let host = r.host.as_ref().map_or("*", |h| h.get_ref().as_str());
         format!("{methods} {host}{}", r.path.get_ref())
     })
@@ -208,7 +234,11 @@ fn lookup_origin(
         let known: Vec<&str> = toml.origins.keys().map(String::as_str).collect();
         f.error(
             name.span(),
-            format!("there is no origin `{}`: defined origins are [{}]", name.get_ref(), known.join(", ")),
+            format!(
+                "there is no origin `{}`: defined origins are [{}]",
+                name.get_ref(),
+                known.join(", ")
+            ),
         );
     }
     found
@@ -216,7 +246,10 @@ fn lookup_origin(
 
 fn listen_addresses(server: &ServerToml, f: &mut Findings<'_>) -> Option<Vec<String>> {
     if server.listen.is_empty() {
-        f.error(0..0, "`[server].listen` is empty: give at least one address such as \"0.0.0.0:8402\"");
+        f.error(
+            0..0,
+            "`[server].listen` is empty: give at least one address such as \"0.0.0.0:8402\"",
+        );
         return None;
     }
     let parsed: Vec<String> = server
@@ -230,7 +263,15 @@ fn listen_addresses(server: &ServerToml, f: &mut Findings<'_>) -> Option<Vec<Str
 fn socket(a: &Spanned<String>, f: &mut Findings<'_>) -> Option<SocketAddr> {
     a.get_ref()
         .parse()
-        .map_err(|_| f.error(a.span(), format!("`{}` is not an `ip:port` address, e.g. \"127.0.0.1:8402\"", a.get_ref())))
+        .map_err(|_| {
+            f.error(
+                a.span(),
+                format!(
+                    "`{}` is not an `ip:port` address, e.g. \"127.0.0.1:8402\"",
+                    a.get_ref()
+                ),
+            )
+        })
         .ok()
 }
 
@@ -247,7 +288,10 @@ fn http_url(u: &Spanned<String>, f: &mut Findings<'_>) -> Option<String> {
     let valid = (s.starts_with("http://") || s.starts_with("https://"))
         && s.parse::<http::Uri>().is_ok_and(|uri| uri.host().is_some());
     if !valid {
-        f.error(u.span(), format!("`{s}` is not an http(s) URL such as \"https://api.example.com\""));
+        f.error(
+            u.span(),
+            format!("`{s}` is not an http(s) URL such as \"https://api.example.com\""),
+        );
         return None;
     }
     Some(s.trim_end_matches('/').to_string())
@@ -257,11 +301,20 @@ fn cidr(p: &Spanned<String>, f: &mut Findings<'_>) -> Option<ipnet::IpNet> {
     let s = p.get_ref().trim();
     s.parse::<ipnet::IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| f.error(p.span(), format!("`{s}` is not an IP address or CIDR range such as \"10.0.0.0/8\"")))
+        .map_err(|_| {
+            f.error(
+                p.span(),
+                format!("`{s}` is not an IP address or CIDR range such as \"10.0.0.0/8\""),
+            )
+        })
         .ok()
 }
 
-fn facilitator(t: &FacilitatorToml, ctx: &CompileContext<'_>, f: &mut Findings<'_>) -> Option<Arc<FacilitatorClient>> {
+fn facilitator(
+    t: &FacilitatorToml,
+    ctx: &CompileContext<'_>,
+    f: &mut Findings<'_>,
+) -> Option<Arc<FacilitatorClient>> {
     let url = http_url(&t.url, f)?;
     let mut headers = Vec::new();
     for (name, value) in &t.headers {
@@ -269,7 +322,10 @@ fn facilitator(t: &FacilitatorToml, ctx: &CompileContext<'_>, f: &mut Findings<'
             Some(v) => headers.push((name.clone(), v)),
             None => f.error(
                 value.span(),
-                format!("environment variable `{}` (for facilitator header `{name}`) is not set", value.get_ref().env),
+                format!(
+                    "environment variable `{}` (for facilitator header `{name}`) is not set",
+                    value.get_ref().env
+                ),
             ),
         }
     }
@@ -279,10 +335,16 @@ fn facilitator(t: &FacilitatorToml, ctx: &CompileContext<'_>, f: &mut Findings<'
         verify_timeout: Duration::from_millis(t.verify_timeout_ms.max(1)),
         settle_timeout: Duration::from_millis(t.settle_timeout_ms.max(1)),
     };
-    if let Some(prev) = ctx.previous.filter(|p| p.facilitator.settings() == &settings) {
+    if let Some(prev) = ctx
+        .previous
+        .filter(|p| p.facilitator.settings() == &settings)
+    {
         return Some(prev.facilitator.clone());
     }
-    FacilitatorClient::new(settings).map_err(|e| f.error(t.url.span(), e)).ok().map(Arc::new)
+    FacilitatorClient::new(settings)
+        .map_err(|e| f.error(t.url.span(), e))
+        .ok()
+        .map(Arc::new)
 }
 
 #[cfg(test)]

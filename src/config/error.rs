@@ -32,7 +32,11 @@ impl fmt::Display for Finding {
         if self.line == 0 {
             write!(f, "{}: {kind}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {kind}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {kind}: {}",
+                self.file, self.line, self.column, self.message
+            )
         }
     }
 }

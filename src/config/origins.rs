@@ -15,7 +15,12 @@ use super::schema::OriginToml;
 use crate::snapshot::{Origin, OriginKind, Upstream};
 
 /// Compiles one origin. `base` is the directory of the config file.
-pub fn compile_origin(name: &str, o: &Spanned<OriginToml>, base: &Path, f: &mut Findings<'_>) -> Option<Origin> {
+pub fn compile_origin(
+    name: &str,
+    o: &Spanned<OriginToml>,
+    base: &Path,
+    f: &mut Findings<'_>,
+) -> Option<Origin> {
     let toml = o.get_ref();
     let kind = match (&toml.static_dir, toml.addresses.is_empty()) {
         (Some(dir), true) => {
@@ -23,7 +28,10 @@ pub fn compile_origin(name: &str, o: &Spanned<OriginToml>, base: &Path, f: &mut 
             if !path.is_dir() {
                 f.error(
                     dir.span(),
-                    format!("`{}` is not a directory (paths are relative to the config file)", path.display()),
+                    format!(
+                        "`{}` is not a directory (paths are relative to the config file)",
+                        path.display()
+                    ),
                 );
                 return None;
             }
@@ -48,8 +56,7 @@ fn upstream(o: &OriginToml, f: &mut Findings<'_>) -> Option<Upstream> {
     let mut ok = true;
     for a in &o.addresses {
         let valid = a.get_ref().parse::<SocketAddr>().is_ok()
-            || a
-                .get_ref()
+            || a.get_ref()
                 .rsplit_once(':')
                 .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
         if !valid {
@@ -64,11 +71,16 @@ fn upstream(o: &OriginToml, f: &mut Findings<'_>) -> Option<Upstream> {
     let mut balancer = match LoadBalancer::try_from_iter(addresses.iter().copied()) {
         Ok(lb) => lb,
         Err(e) => {
-            f.error(o.addresses[0].span(), format!("cannot resolve the origin addresses: {e}"));
+            f.error(
+                o.addresses[0].span(),
+                format!("cannot resolve the origin addresses: {e}"),
+            );
             return None;
         }
     };
-    let first_host = addresses[0].rsplit_once(':').map_or(addresses[0], |(h, _)| h);
+    let first_host = addresses[0]
+        .rsplit_once(':')
+        .map_or(addresses[0], |(h, _)| h);
     let first_host = first_host.trim_start_matches('[').trim_end_matches(']');
     let sni = o.sni.clone().unwrap_or_else(|| first_host.to_string());
     let host_header = o.host_header.clone().filter(|h| h != "preserve");
@@ -87,13 +99,19 @@ fn upstream(o: &OriginToml, f: &mut Findings<'_>) -> Option<Upstream> {
                 let path = hc.path.as_deref().unwrap_or("/");
                 match http::Uri::try_from(path) {
                     Ok(uri) => check.req.set_uri(uri),
-                    Err(e) => f.error(o.addresses[0].span(), format!("bad health check path `{path}`: {e}")),
+                    Err(e) => f.error(
+                        o.addresses[0].span(),
+                        format!("bad health check path `{path}`: {e}"),
+                    ),
                 }
                 balancer.set_health_check(Box::new(check));
             }
             other => {
                 let span = hc.kind.as_ref().map(|k| k.span()).unwrap_or_default();
-                f.error(span, format!("health check kind `{other}` is not known: expected `tcp` or `http`"));
+                f.error(
+                    span,
+                    format!("health check kind `{other}` is not known: expected `tcp` or `http`"),
+                );
             }
         }
         health_interval = Some(Duration::from_secs(hc.interval_secs.unwrap_or(5).max(1)));

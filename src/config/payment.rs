@@ -9,7 +9,10 @@ use toml::Spanned;
 
 use super::error::Findings;
 use super::schema::{AcceptToml, AssetToml, PaymentToml, PriceToml};
-use crate::price::{Asset, Network, PaymentOption, PriceText, known_asset, known_symbols, parse_price_text, to_atomic};
+use crate::price::{
+    Asset, Network, PaymentOption, PriceText, known_asset, known_symbols, parse_price_text,
+    to_atomic,
+};
 
 /// Default `maxTimeoutSeconds`, as the official v2 server (spec §4.2).
 pub const DEFAULT_MAX_TIMEOUT_SECS: u64 = 300;
@@ -18,6 +21,8 @@ pub const DEFAULT_MAX_TIMEOUT_SECS: u64 = 300;
 pub struct PaymentDefaults {
     networks: Vec<Network>,
     pay_to: Option<String>,
+    /// `[payment].pay_to` was written (possibly invalid, already reported).
+    pay_to_written: bool,
     asset: Spanned<String>,
     max_timeout_secs: u64,
     custom: BTreeMap<String, (Network, Asset)>,
@@ -58,11 +63,14 @@ impl PaymentDefaults {
         Self {
             networks,
             pay_to: payment.pay_to.as_ref().and_then(|p| pay_to_address(p, f)),
+            pay_to_written: payment.pay_to.is_some(),
             asset: payment
                 .asset
                 .clone()
                 .unwrap_or_else(|| Spanned::new(0..0, "USDC".to_string())),
-            max_timeout_secs: payment.max_timeout_seconds.unwrap_or(DEFAULT_MAX_TIMEOUT_SECS),
+            max_timeout_secs: payment
+                .max_timeout_seconds
+                .unwrap_or(DEFAULT_MAX_TIMEOUT_SECS),
             custom,
         }
     }
@@ -87,7 +95,19 @@ impl PaymentDefaults {
                 .networks
                 .iter()
                 .filter_map(|net| {
-                    self.option(net.clone(), &self.asset, self.pay_to.clone(), price, None, route_span.clone(), f)
+                    let pay_to = PayTo {
+                        address: self.pay_to.clone(),
+                        written: self.pay_to_written,
+                    };
+                    self.option(
+                        net.clone(),
+                        &self.asset,
+                        pay_to,
+                        price,
+                        None,
+                        route_span.clone(),
+                        f,
+                    )
                 })
                 .collect();
         }
@@ -106,8 +126,8 @@ impl PaymentDefaults {
                     },
                 };
                 let pay_to = match &a.pay_to {
-                    Some(p) => Some(pay_to_address(p, f)?),
-                    None => self.pay_to.clone(),
+                    Some(p) => PayTo { address: pay_to_address(p, f), written: true },
+                    None => PayTo { address: self.pay_to.clone(), written: self.pay_to_written },
                 };
                 self.option(
                     net,
@@ -127,18 +147,19 @@ impl PaymentDefaults {
         &self,
         network: Network,
         symbol: &Spanned<String>,
-        pay_to: Option<String>,
+        pay_to: PayTo,
         price: &Spanned<PriceToml>,
         max_timeout: Option<u64>,
         span: Range<usize>,
         f: &mut Findings<'_>,
     ) -> Option<PaymentOption> {
-        let Some(pay_to) = pay_to else {
-            f.error(span, "no `pay_to` for this payment option: set `[payment].pay_to` or `pay_to` in `[[routes.accepts]]`");
-            return None;
-        };
+        if pay_to.address.is_none() && !pay_to.written {
+            f.error(span.clone(), "no `pay_to` for this payment option: set `[payment].pay_to` or `pay_to` in `[[routes.accepts]]`");
+        }
+        // Check the asset and price even without a recipient, so every error is reported at once.
         let asset = self.asset(&network, symbol, f)?;
         let amount_atomic = amount(price, &asset, f)?;
+        let pay_to = pay_to.address?;
         let max_timeout_secs = max_timeout.unwrap_or(self.max_timeout_secs);
         if max_timeout_secs == 0 {
             f.error(span, "`max_timeout_seconds` must be at least 1");
@@ -153,12 +174,17 @@ impl PaymentDefaults {
         })
     }
 
-    fn asset(&self, network: &Network, symbol: &Spanned<String>, f: &mut Findings<'_>) -> Option<Asset> {
+    fn asset(
+        &self,
+        network: &Network,
+        symbol: &Spanned<String>,
+        f: &mut Findings<'_>,
+    ) -> Option<Asset> {
         let name = symbol.get_ref();
-        if let Some((net, asset)) = self.custom.get(&name.to_ascii_uppercase()) {
-            if net == network {
-                return Some(asset.clone());
-            }
+        if let Some((net, asset)) = self.custom.get(&name.to_ascii_uppercase())
+            && net == network
+        {
+            return Some(asset.clone());
         }
         let found = known_asset(network.chain_id, name);
         if found.is_none() {
@@ -175,9 +201,17 @@ impl PaymentDefaults {
     }
 }
 
+/// A recipient as resolved for one option; `written` means an invalid one was already reported.
+struct PayTo {
+    address: Option<String>,
+    written: bool,
+}
+
 fn amount(price: &Spanned<PriceToml>, asset: &Asset, f: &mut Findings<'_>) -> Option<u128> {
     let result = match price.get_ref() {
-        PriceToml::Atomic(0) => Err("a price of 0 atomic units is free: write `price = \"free\"`".to_string()),
+        PriceToml::Atomic(0) => {
+            Err("a price of 0 atomic units is free: write `price = \"free\"`".to_string())
+        }
         PriceToml::Atomic(n) => Ok(u128::from(*n)),
         PriceToml::Text(text) => match parse_price_text(text) {
             Err(e) => Err(e),
@@ -188,7 +222,9 @@ fn amount(price: &Spanned<PriceToml>, asset: &Asset, f: &mut Findings<'_>) -> Op
                 "a `$` price needs a USD stablecoin, but `{}` is not one: write the price as `\"<amount> {}\"`",
                 asset.symbol, asset.symbol
             )),
-            Ok(PriceText::Token { amount, symbol }) if symbol.eq_ignore_ascii_case(&asset.symbol) => {
+            Ok(PriceText::Token { amount, symbol })
+                if symbol.eq_ignore_ascii_case(&asset.symbol) =>
+            {
                 to_atomic(&amount, asset.decimals)
             }
             Ok(PriceText::Token { symbol, .. }) => Err(format!(
@@ -202,7 +238,9 @@ fn amount(price: &Spanned<PriceToml>, asset: &Asset, f: &mut Findings<'_>) -> Op
 
 /// Parses a network, reporting at its span.
 pub fn network(text: &Spanned<String>, f: &mut Findings<'_>) -> Option<Network> {
-    Network::parse(text.get_ref()).map_err(|e| f.error(text.span(), e)).ok()
+    Network::parse(text.get_ref())
+        .map_err(|e| f.error(text.span(), e))
+        .ok()
 }
 
 /// Validates an EVM address and returns it EIP-55 checksummed. Mixed case must be a valid checksum.
@@ -210,8 +248,12 @@ pub fn pay_to_address(text: &Spanned<String>, f: &mut Findings<'_>) -> Option<St
     let s = text.get_ref().trim();
     let hex = s.strip_prefix("0x").unwrap_or("");
     let parsed = if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Err(format!("`{s}` is not an EVM address: expected 0x followed by 40 hex digits"))
-    } else if hex.bytes().any(|b| b.is_ascii_lowercase()) && hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        Err(format!(
+            "`{s}` is not an EVM address: expected 0x followed by 40 hex digits"
+        ))
+    } else if hex.bytes().any(|b| b.is_ascii_lowercase())
+        && hex.bytes().any(|b| b.is_ascii_uppercase())
+    {
         Address::parse_checksummed(s, None)
             .map_err(|_| format!("`{s}` has a wrong EIP-55 checksum: check the address for a typo"))
     } else {

@@ -82,7 +82,10 @@ impl LiveConfig {
                     tracing::warn!("{w}");
                 }
                 let next = compiled.snapshot;
-                if next.listen != previous.listen || next.admin_listen != previous.admin_listen || next.threads != previous.threads {
+                if next.listen != previous.listen
+                    || next.admin_listen != previous.admin_listen
+                    || next.threads != previous.threads
+                {
                     tracing::warn!(
                         "config reload: listeners, admin listener and threads cannot change without a restart; still serving on {:?}",
                         previous.listen
@@ -97,7 +100,10 @@ impl LiveConfig {
             }
             Err(e) => {
                 let message = e.to_string();
-                tracing::error!("config reload failed, still serving version {}:\n{message}", previous.version);
+                tracing::error!(
+                    "config reload failed, still serving version {}:\n{message}",
+                    previous.version
+                );
                 self.last_error.store(Arc::new(Some(ReloadError {
                     at: self.clock.now_secs(),
                     message: message.clone(),
@@ -115,14 +121,21 @@ impl LiveConfig {
         let watch_tx = tx.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let relevant = event.is_ok_and(|e| {
-                !e.kind.is_access() && e.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == file_name)
+                !e.kind.is_access()
+                    && e.paths
+                        .iter()
+                        .any(|p| p.file_name().map(|n| n.to_os_string()) == file_name)
             });
             if relevant {
                 let _ = watch_tx.send(());
             }
         });
         // Watch the directory: editors and `mv` replace the file, which a file watch would lose.
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let _watcher = match watcher {
             Ok(mut w) => match w.watch(dir, RecursiveMode::NonRecursive) {
                 Ok(()) => Some(w),
@@ -137,7 +150,9 @@ impl LiveConfig {
             }
         };
         tokio::spawn(async move {
-            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
                 return;
             };
             while hup.recv().await.is_some() {

@@ -45,7 +45,11 @@ impl ExactError {
 }
 
 /// Runs every local check in order; the first failure is returned.
-pub fn check(auth: &ExactAuthorization, expected: &Expected, now: UnixSecs) -> Result<(), ExactError> {
+pub fn check(
+    auth: &ExactAuthorization,
+    expected: &Expected,
+    now: UnixSecs,
+) -> Result<(), ExactError> {
     check_recipient(auth, expected)?;
     check_amount(auth, expected)?;
     check_window(auth, now)
@@ -133,9 +137,15 @@ mod tests {
         );
         let mut a = auth(now);
         a.value = U256::from(999);
-        assert!(matches!(check(&a, &expected(), now), Err(ExactError::AmountMismatch { .. })));
+        assert!(matches!(
+            check(&a, &expected(), now),
+            Err(ExactError::AmountMismatch { .. })
+        ));
         a.value = U256::from(1001);
-        assert!(matches!(check(&a, &expected(), now), Err(ExactError::AmountMismatch { .. })));
+        assert!(matches!(
+            check(&a, &expected(), now),
+            Err(ExactError::AmountMismatch { .. })
+        ));
     }
 
     #[test]
@@ -145,7 +155,10 @@ mod tests {
         a.valid_before = now + VALID_BEFORE_MARGIN_SECS;
         assert_eq!(check_window(&a, now), Ok(()));
         a.valid_before = now + VALID_BEFORE_MARGIN_SECS - 1;
-        assert!(matches!(check_window(&a, now), Err(ExactError::Expired { .. })));
+        assert!(matches!(
+            check_window(&a, now),
+            Err(ExactError::Expired { .. })
+        ));
     }
 
     #[test]
@@ -155,7 +168,10 @@ mod tests {
         a.valid_after = now;
         assert_eq!(check_window(&a, now), Ok(()));
         a.valid_after = now + 1;
-        assert!(matches!(check_window(&a, now), Err(ExactError::NotYetValid { .. })));
+        assert!(matches!(
+            check_window(&a, now),
+            Err(ExactError::NotYetValid { .. })
+        ));
     }
 
     #[test]
@@ -166,10 +182,19 @@ mod tests {
             "nonce":"0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"}});
         let a = ExactAuthorization::from_payload(&good).unwrap();
         assert_eq!(a.value, U256::from(1000));
-        for (field, bad) in [("value", "-1"), ("value", "1e3"), ("nonce", "0x12"), ("from", "nope"), ("validBefore", "")] {
+        for (field, bad) in [
+            ("value", "-1"),
+            ("value", "1e3"),
+            ("nonce", "0x12"),
+            ("from", "nope"),
+            ("validBefore", ""),
+        ] {
             let mut p = good.clone();
             p["authorization"][field] = serde_json::Value::String(bad.into());
-            assert!(ExactAuthorization::from_payload(&p).is_err(), "{field}={bad}");
+            assert!(
+                ExactAuthorization::from_payload(&p).is_err(),
+                "{field}={bad}"
+            );
         }
     }
 }

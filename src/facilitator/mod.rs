@@ -29,13 +29,19 @@ pub enum FacilitatorError {
 /// Checks a payment before the origin is called.
 #[async_trait]
 pub trait Verifier: Send + Sync {
-    async fn verify(&self, request: &FacilitatorRequest<'_>) -> Result<VerifyResponse, FacilitatorError>;
+    async fn verify(
+        &self,
+        request: &FacilitatorRequest<'_>,
+    ) -> Result<VerifyResponse, FacilitatorError>;
 }
 
 /// Moves the money.
 #[async_trait]
 pub trait Settler: Send + Sync {
-    async fn settle(&self, request: &FacilitatorRequest<'_>) -> Result<SettleResponse, FacilitatorError>;
+    async fn settle(
+        &self,
+        request: &FacilitatorRequest<'_>,
+    ) -> Result<SettleResponse, FacilitatorError>;
 }
 
 /// Settings of a facilitator client.
@@ -162,7 +168,10 @@ fn describe(e: &reqwest::Error) -> String {
 
 #[async_trait]
 impl Verifier for FacilitatorClient {
-    async fn verify(&self, request: &FacilitatorRequest<'_>) -> Result<VerifyResponse, FacilitatorError> {
+    async fn verify(
+        &self,
+        request: &FacilitatorRequest<'_>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
         self.post("/verify", request, self.settings.verify_timeout, |v| {
             v.get("isValid").is_some()
         })
@@ -172,7 +181,10 @@ impl Verifier for FacilitatorClient {
 
 #[async_trait]
 impl Settler for FacilitatorClient {
-    async fn settle(&self, request: &FacilitatorRequest<'_>) -> Result<SettleResponse, FacilitatorError> {
+    async fn settle(
+        &self,
+        request: &FacilitatorRequest<'_>,
+    ) -> Result<SettleResponse, FacilitatorError> {
         self.post("/settle", request, self.settings.settle_timeout, |v| {
             v.get("success").is_some()
         })

@@ -44,8 +44,7 @@ pub fn parse_price_text(text: &str) -> Result<PriceText, String> {
 
 fn check_decimal(s: &str) -> Result<(), String> {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let ok = !s.is_empty()
-        && !(int.is_empty() && frac.is_empty())
+    let ok = !(s.is_empty() || int.is_empty() && frac.is_empty())
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
         && !(s.ends_with('.') && frac.is_empty() && int.is_empty());
@@ -79,16 +78,17 @@ pub fn to_atomic(decimal: &str, decimals: u8) -> Result<u128, String> {
     for _ in frac_trimmed.len()..decimals as usize {
         digits.push('0');
     }
-    let value: u128 = digits
-        .trim_start_matches('0')
-        .parse()
-        .or_else(|e: std::num::ParseIntError| {
-            if digits.bytes().all(|b| b == b'0') {
-                Ok(0)
-            } else {
-                Err(format!("`{decimal}` is too large: {e}"))
-            }
-        })?;
+    let value: u128 =
+        digits
+            .trim_start_matches('0')
+            .parse()
+            .or_else(|e: std::num::ParseIntError| {
+                if digits.bytes().all(|b| b == b'0') {
+                    Ok(0)
+                } else {
+                    Err(format!("`{decimal}` is too large: {e}"))
+                }
+            })?;
     if value == 0 {
         return Err(format!(
             "`{decimal}` is zero: write `price = \"free\"` for a free route"
@@ -158,7 +158,10 @@ mod tests {
         assert_eq!(parse_price_text("$0.01"), Ok(PriceText::Usd("0.01".into())));
         assert_eq!(
             parse_price_text("0.01 USDC"),
-            Ok(PriceText::Token { amount: "0.01".into(), symbol: "USDC".into() })
+            Ok(PriceText::Token {
+                amount: "0.01".into(),
+                symbol: "USDC".into()
+            })
         );
         assert_eq!(parse_price_text("FREE"), Ok(PriceText::Free));
         assert!(parse_price_text("1000").is_err());

@@ -67,7 +67,9 @@ impl Network {
         let text = text.trim();
         if let Some(id) = text.strip_prefix("eip155:") {
             return match id.parse::<u64>() {
-                Ok(chain_id) if chain_id > 0 && !id.starts_with('0') => Ok(Self::from_chain_id(chain_id)),
+                Ok(chain_id) if chain_id > 0 && !id.starts_with('0') => {
+                    Ok(Self::from_chain_id(chain_id))
+                }
                 _ => Err(format!(
                     "`{text}` is not a valid CAIP-2 EVM network: expected `eip155:<chain id>`, e.g. `eip155:8453`"
                 )),

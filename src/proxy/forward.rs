@@ -13,7 +13,13 @@ use super::request::Forwarded;
 use crate::snapshot::Upstream;
 
 /// Headers the gateway sets for the origin; client-sent copies are dropped.
-pub const GATEWAY_HEADERS: [&str; 5] = ["x402-payer", "x402-amount", "x402-asset", "x402-network", "x402-version"];
+pub const GATEWAY_HEADERS: [&str; 5] = [
+    "x402-payer",
+    "x402-amount",
+    "x402-asset",
+    "x402-network",
+    "x402-version",
+];
 /// Payment headers that never reach the origin.
 pub const STRIPPED_HEADERS: [&str; 2] = ["payment-signature", "x-payment"];
 
@@ -30,7 +36,12 @@ pub fn peer(upstream: &Upstream) -> pingora::Result<Box<HttpPeer>> {
 }
 
 /// Rewrites the request for the origin.
-pub fn rewrite(req: &mut RequestHeader, upstream: &Upstream, fwd: &Forwarded, paid: Option<&PaidRequest>) -> pingora::Result<()> {
+pub fn rewrite(
+    req: &mut RequestHeader,
+    upstream: &Upstream,
+    fwd: &Forwarded,
+    paid: Option<&PaidRequest>,
+) -> pingora::Result<()> {
     for name in STRIPPED_HEADERS.iter().chain(GATEWAY_HEADERS.iter()) {
         req.remove_header(*name);
     }

@@ -33,7 +33,10 @@ pub async fn serve(root: &Path, method: &str, path: &str) -> LocalResponse {
 
 async fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     let decoded = percent_decode(path)?;
-    if decoded.split('/').any(|seg| seg == ".." || seg.contains('\\')) {
+    if decoded
+        .split('/')
+        .any(|seg| seg == ".." || seg.contains('\\'))
+    {
         return None;
     }
     let mut candidate = root.join(decoded.trim_start_matches('/'));
@@ -101,11 +104,17 @@ mod tests {
         std::fs::create_dir(dir.path().join("api")).unwrap();
         std::fs::write(dir.path().join("api/data.json"), "{}").unwrap();
         let r = serve(dir.path(), "GET", "/").await;
-        assert_eq!((r.status, r.content_type), (200, "text/html; charset=utf-8"));
+        assert_eq!(
+            (r.status, r.content_type),
+            (200, "text/html; charset=utf-8")
+        );
         let r = serve(dir.path(), "GET", "/api/data.json").await;
         assert_eq!((r.status, &r.body[..]), (200, &b"{}"[..]));
         assert_eq!(serve(dir.path(), "GET", "/../etc/passwd").await.status, 404);
-        assert_eq!(serve(dir.path(), "GET", "/%2e%2e/etc/passwd").await.status, 404);
+        assert_eq!(
+            serve(dir.path(), "GET", "/%2e%2e/etc/passwd").await.status,
+            404
+        );
         assert_eq!(serve(dir.path(), "GET", "/nope").await.status, 404);
         assert_eq!(serve(dir.path(), "POST", "/").await.status, 405);
     }

@@ -51,22 +51,37 @@ enum Step {
 
 impl Gateway {
     /// Route, price and (for priced routes) check the payment.
-    async fn decide(&self, snapshot: &Snapshot, facts: &RequestFacts, ctx: &mut RequestCtx) -> Step {
-        if let Some(method) = &facts.preflight_method {
-            if let Some(m) = snapshot.routes.find(method, &facts.host, &facts.path) {
-                if matches!(m.policy.pricing, Pricing::Paid(_)) {
-                    ctx.route = Some(m.policy.clone());
-                    ctx.outcome = Outcome::Preflight;
-                    return Step::Reply(Reply::preflight(&format!("{method}, OPTIONS")));
-                }
-            }
+    async fn decide(
+        &self,
+        snapshot: &Snapshot,
+        facts: &RequestFacts,
+        ctx: &mut RequestCtx,
+    ) -> Step {
+        if let Some(method) = &facts.preflight_method
+            && let Some(m) = snapshot.routes.find(method, &facts.host, &facts.path)
+            && matches!(m.policy.pricing, Pricing::Paid(_))
+        {
+            ctx.route = Some(m.policy.clone());
+            ctx.outcome = Outcome::Preflight;
+            return Step::Reply(Reply::preflight(&format!("{method}, OPTIONS")));
         }
-        let Some(found) = snapshot.routes.find(&facts.method, &facts.host, &facts.path) else {
+        let Some(found) = snapshot
+            .routes
+            .find(&facts.method, &facts.host, &facts.path)
+        else {
             ctx.origin = snapshot.default_origin.clone();
-            ctx.outcome = if ctx.origin.is_some() { Outcome::Free } else { Outcome::NoRoute };
+            ctx.outcome = if ctx.origin.is_some() {
+                Outcome::Free
+            } else {
+                Outcome::NoRoute
+            };
             return match ctx.origin {
                 Some(_) => Step::Forward,
-                None => Step::Reply(Reply::error(404, "no_route", "no route matches this request")),
+                None => Step::Reply(Reply::error(
+                    404,
+                    "no_route",
+                    "no route matches this request",
+                )),
             };
         };
         let route: Arc<Route> = found.policy.clone();
@@ -98,12 +113,22 @@ impl Gateway {
             }
             Verdict::Challenge(why) => {
                 ctx.outcome = Outcome::Challenged(why.label());
-                self.payments.metrics.challenges.with_label_values(&[&route.name]).inc();
+                self.payments
+                    .metrics
+                    .challenges
+                    .with_label_values(&[&route.name])
+                    .inc();
                 if !matches!(why, crate::x402::reason::Rejection::PaymentRequired) {
                     tracing::info!(route = %route.name, reason = %why.reason(false), "payment refused: {why}");
                 }
-                let browser = facts.browser && matches!(why, crate::x402::reason::Rejection::PaymentRequired);
-                Step::Reply(respond::rejection(challenge, &facts.resource_url, &why, browser))
+                let browser =
+                    facts.browser && matches!(why, crate::x402::reason::Rejection::PaymentRequired);
+                Step::Reply(respond::rejection(
+                    challenge,
+                    &facts.resource_url,
+                    &why,
+                    browser,
+                ))
             }
             Verdict::TooLarge { len, max } => {
                 ctx.outcome = Outcome::BadRequest;
@@ -126,7 +151,13 @@ impl Gateway {
     }
 
     /// Serves a request whose origin is the gateway's own directory, settling like an upstream.
-    async fn serve_local(&self, root: &std::path::Path, session: &mut Session, ctx: &mut RequestCtx, facts: &RequestFacts) -> pingora::Result<()> {
+    async fn serve_local(
+        &self,
+        root: &std::path::Path,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        facts: &RequestFacts,
+    ) -> pingora::Result<()> {
         let local = local::serve(root, &facts.method, &facts.path).await;
         let mut reply = Reply {
             status: local.status,
@@ -136,18 +167,23 @@ impl Gateway {
         if let Some(paid) = ctx.payment.as_mut() {
             let settler = ctx.snapshot.as_ref().map(|s| s.settler.clone());
             if let Some(settler) = settler {
-                match settle::after_origin(&self.payments, settler.as_ref(), paid, local.status).await {
+                match settle::after_origin(&self.payments, settler.as_ref(), paid, local.status)
+                    .await
+                {
                     SettleOutcome::Settled(r) => {
                         let (name, value) = r.header(paid.version);
                         reply.headers.push((name, value));
                         reply.headers.push(("Cache-Control", "no-store".into()));
-                        reply.headers.push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
+                        reply
+                            .headers
+                            .push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
                     }
                     SettleOutcome::NotCharged => ctx.outcome = Outcome::OriginError,
                     SettleOutcome::Failed(r) => {
                         ctx.outcome = Outcome::SettleFailed;
                         if let Some(Pricing::Paid(c)) = ctx.route.as_ref().map(|r| &r.pricing) {
-                            reply = Reply::settlement_failed(c, &ctx.resource_url, &r, paid.version);
+                            reply =
+                                Reply::settlement_failed(c, &ctx.resource_url, &r, paid.version);
                         }
                     }
                 }
@@ -165,9 +201,16 @@ impl ProxyHttp for Gateway {
         RequestCtx::new()
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
         let snapshot = self.config.snapshot();
-        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
         let facts = RequestFacts::read(session.req_header(), client_ip, &snapshot);
         ctx.client_ip = client_ip;
         ctx.resource_url.clone_from(&facts.resource_url);
@@ -179,17 +222,26 @@ impl ProxyHttp for Gateway {
             Step::Forward => match ctx.origin.as_ref().map(|o| &o.kind) {
                 Some(OriginKind::Static(root)) => {
                     let root = root.clone();
-                    self.serve_local(&root, session, ctx, &facts).await.map(|()| true)
+                    self.serve_local(&root, session, ctx, &facts)
+                        .await
+                        .map(|()| true)
                 }
                 _ => Ok(false),
             },
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
         match ctx.origin.as_ref().map(|o| &o.kind) {
             Some(OriginKind::Upstream(up)) => forward::peer(up),
-            _ => Err(Error::explain(ErrorType::InternalError, "request has no upstream origin")),
+            _ => Err(Error::explain(
+                ErrorType::InternalError,
+                "request has no upstream origin",
+            )),
         }
     }
 
@@ -205,9 +257,17 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn response_filter(&self, _session: &mut Session, response: &mut ResponseHeader, ctx: &mut RequestCtx) -> pingora::Result<()> {
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
         let status = response.status.as_u16();
-        let priced = ctx.route.as_ref().is_some_and(|r| matches!(r.pricing, Pricing::Paid(_)));
+        let priced = ctx
+            .route
+            .as_ref()
+            .is_some_and(|r| matches!(r.pricing, Pricing::Paid(_)));
         if priced && status >= 200 {
             response.insert_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)?;
         }
@@ -231,16 +291,33 @@ impl ProxyHttp for Gateway {
             SettleOutcome::Failed(r) => {
                 ctx.settle_failure = Some(r);
                 ctx.outcome = Outcome::SettleFailed;
-                Err(Error::explain(ErrorType::HTTPStatus(402), "settlement failed"))
+                Err(Error::explain(
+                    ErrorType::HTTPStatus(402),
+                    "settlement failed",
+                ))
             }
         }
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
-        let (reply, code) = match (ctx.settle_failure.take(), ctx.route.as_ref().map(|r| &r.pricing)) {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let (reply, code) = match (
+            ctx.settle_failure.take(),
+            ctx.route.as_ref().map(|r| &r.pricing),
+        ) {
             (Some(settle), Some(Pricing::Paid(challenge))) => {
-                let version = ctx.payment.as_ref().map_or(crate::x402::Version::V2, |p| p.version);
-                (Reply::settlement_failed(challenge, &ctx.resource_url, &settle, version), 402)
+                let version = ctx
+                    .payment
+                    .as_ref()
+                    .map_or(crate::x402::Version::V2, |p| p.version);
+                (
+                    Reply::settlement_failed(challenge, &ctx.resource_url, &settle, version),
+                    402,
+                )
             }
             _ => {
                 let code = match e.etype() {
@@ -270,15 +347,15 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        if let Some(paid) = ctx.payment.as_mut() {
-            if paid.state == PaymentState::Verified {
-                // Verified but never settled (origin unreachable, client gone): nothing was charged.
-                let _ = self.payments.guard.release(&paid.key).await;
-                paid.state = PaymentState::Released;
-                self.payments.metrics.payment("released");
-                if ctx.outcome == Outcome::Paid {
-                    ctx.outcome = Outcome::OriginError;
-                }
+        if let Some(paid) = ctx.payment.as_mut()
+            && paid.state == PaymentState::Verified
+        {
+            // Verified but never settled (origin unreachable, client gone): nothing was charged.
+            let _ = self.payments.guard.release(&paid.key).await;
+            paid.state = PaymentState::Released;
+            self.payments.metrics.payment("released");
+            if ctx.outcome == Outcome::Paid {
+                ctx.outcome = Outcome::OriginError;
             }
         }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());

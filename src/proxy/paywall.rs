@@ -76,7 +76,9 @@ pub async fn decide(
         return Verdict::Challenge(e.into());
     }
     // 5.
-    let network = Network::parse(&offer.v2.network).map(|n| n.chain_id).unwrap_or(0);
+    let network = Network::parse(&offer.v2.network)
+        .map(|n| n.chain_id)
+        .unwrap_or(0);
     let key = PaymentKey {
         chain_id: network,
         asset: offer.v2.asset.parse().unwrap_or(Address::ZERO),

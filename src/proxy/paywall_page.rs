@@ -10,8 +10,18 @@ pub fn render(challenge: &Challenge, url: &str) -> String {
     for offer in challenge.offers() {
         options.push_str(&format!(
             "<li><strong>{} {}</strong> on <code>{}</code>{} &mdash; pay to <code>{}</code></li>\n",
-            escape(&format_atomic(offer.v2.amount.parse().unwrap_or(0), offer.decimals)),
-            escape(offer.v2.extra.get("name").and_then(|n| n.as_str()).unwrap_or("")),
+            escape(&format_atomic(
+                offer.v2.amount.parse().unwrap_or(0),
+                offer.decimals
+            )),
+            escape(
+                offer
+                    .v2
+                    .extra
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("")
+            ),
             escape(&offer.v2.network),
             offer
                 .v1
@@ -68,6 +78,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -60,8 +60,11 @@ impl RequestFacts {
                     Some(prev) if !prev.is_empty() => format!("{prev}, {peer}"),
                     _ => peer,
                 },
-                proto: header(req, "x-forwarded-proto").unwrap_or("http").to_string(),
-                host: header(req, "x-forwarded-host").map_or_else(|| host_header.clone(), str::to_string),
+                proto: header(req, "x-forwarded-proto")
+                    .unwrap_or("http")
+                    .to_string(),
+                host: header(req, "x-forwarded-host")
+                    .map_or_else(|| host_header.clone(), str::to_string),
             }
         } else {
             Forwarded {
@@ -77,14 +80,18 @@ impl RequestFacts {
         };
         let match_host = host_header
             .rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()) && !host_header.ends_with(']'))
+            .filter(|(_, port)| {
+                port.bytes().all(|b| b.is_ascii_digit()) && !host_header.ends_with(']')
+            })
             .map_or(host_header.as_str(), |(h, _)| h)
             .trim_end_matches('.')
             .to_ascii_lowercase();
         let accept = header(req, "accept").unwrap_or("");
         let agent = header(req, "user-agent").unwrap_or("");
         let preflight_method = (method == "OPTIONS")
-            .then(|| header(req, "access-control-request-method").map(|m| m.trim().to_ascii_uppercase()))
+            .then(|| {
+                header(req, "access-control-request-method").map(|m| m.trim().to_ascii_uppercase())
+            })
             .flatten();
         Self {
             is_head: method == "HEAD",
@@ -94,7 +101,10 @@ impl RequestFacts {
             resource_url,
             preflight_method,
             browser: accept.contains("text/html") && agent.contains("Mozilla"),
-            payment_signature: req.headers.get(PAYMENT_SIGNATURE).map(|v| v.as_bytes().to_vec()),
+            payment_signature: req
+                .headers
+                .get(PAYMENT_SIGNATURE)
+                .map(|v| v.as_bytes().to_vec()),
             x_payment: req.headers.get(X_PAYMENT).map(|v| v.as_bytes().to_vec()),
             forwarded,
             method,

@@ -17,8 +17,7 @@ use crate::x402::{PAYMENT_REQUIRED, Version};
 /// Headers browsers may read from our responses.
 pub const EXPOSE_HEADERS: &str = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE";
 /// Request headers a cross-origin payer may send.
-pub const ALLOW_HEADERS: &str =
-    "PAYMENT-SIGNATURE, X-PAYMENT, Access-Control-Expose-Headers, SIGN-IN-WITH-X, Content-Type, Authorization";
+pub const ALLOW_HEADERS: &str = "PAYMENT-SIGNATURE, X-PAYMENT, Access-Control-Expose-Headers, SIGN-IN-WITH-X, Content-Type, Authorization";
 
 /// A complete response the gateway writes itself.
 #[derive(Debug, Clone)]
@@ -45,9 +44,17 @@ impl Reply {
 
     /// The 402 after a settlement failed: `PAYMENT-RESPONSE` (or `X-PAYMENT-RESPONSE`) with
     /// `success:false`, never the origin's body.
-    pub fn settlement_failed(challenge: &Challenge, url: &str, settle: &SettleResponse, version: Version) -> Self {
+    pub fn settlement_failed(
+        challenge: &Challenge,
+        url: &str,
+        settle: &SettleResponse,
+        version: Version,
+    ) -> Self {
         let (name, value) = settle.header(version);
-        let reason = settle.error_reason.clone().unwrap_or_else(|| "settlement_failed".into());
+        let reason = settle
+            .error_reason
+            .clone()
+            .unwrap_or_else(|| "settlement_failed".into());
         let headers = vec![
             (name, value),
             (PAYMENT_REQUIRED, challenge.header_value(url, &reason)),
@@ -88,7 +95,11 @@ impl Reply {
         headers.push(("Cache-Control", "no-store".into()));
         headers.push(("Access-Control-Allow-Origin", "*".into()));
         headers.push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
-        Self { status, headers, body }
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Writes the reply; for `HEAD` only the headers.
@@ -99,7 +110,9 @@ impl Reply {
         }
         resp.insert_header("Content-Length", self.body.len().to_string())?;
         let no_body = head_only || self.body.is_empty();
-        session.write_response_header(Box::new(resp), no_body).await?;
+        session
+            .write_response_header(Box::new(resp), no_body)
+            .await?;
         if !no_body {
             session.write_response_body(Some(self.body), true).await?;
         }
@@ -129,7 +142,12 @@ mod tests {
     fn preflight_allows_payment_headers() {
         let r = Reply::preflight("GET, HEAD");
         assert_eq!(r.status, 204);
-        let allow = &r.headers.iter().find(|(n, _)| *n == "Access-Control-Allow-Headers").unwrap().1;
+        let allow = &r
+            .headers
+            .iter()
+            .find(|(n, _)| *n == "Access-Control-Allow-Headers")
+            .unwrap()
+            .1;
         assert!(allow.contains("PAYMENT-SIGNATURE") && allow.contains("X-PAYMENT"));
     }
 }

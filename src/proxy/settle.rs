@@ -79,7 +79,12 @@ pub async fn after_origin(
                 FacilitatorError::BadResponse { .. } => "unexpected_settle_error",
             };
             tracing::error!(payer = %paid.payer, "settlement failed: {e}");
-            SettleOutcome::Failed(SettleResponse::failure(reason, Some(e.to_string()), &paid.network, &paid.payer))
+            SettleOutcome::Failed(SettleResponse::failure(
+                reason,
+                Some(e.to_string()),
+                &paid.network,
+                &paid.payer,
+            ))
         }
     }
 }
@@ -96,6 +101,8 @@ async fn timed_settle(
         Ok(_) => "invalid",
         Err(_) => "error",
     };
-    payments.metrics.facilitator("settle", label, started.elapsed().as_secs_f64());
+    payments
+        .metrics
+        .facilitator("settle", label, started.elapsed().as_secs_f64());
     result
 }

@@ -21,7 +21,12 @@ impl MemoryReplayGuard {
 
 #[async_trait]
 impl ReplayGuard for MemoryReplayGuard {
-    async fn claim(&self, key: &PaymentKey, expires_at: UnixSecs, now: UnixSecs) -> Result<bool, StoreError> {
+    async fn claim(
+        &self,
+        key: &PaymentKey,
+        expires_at: UnixSecs,
+        now: UnixSecs,
+    ) -> Result<bool, StoreError> {
         Ok(match self.claims.entry(key.clone()) {
             Entry::Occupied(mut held) => {
                 if *held.get() >= now {

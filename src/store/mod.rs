@@ -30,11 +30,20 @@ pub struct StoreError(pub String);
 pub trait ReplayGuard: Send + Sync {
     /// Atomically claims `key` until `expires_at`. `Ok(false)` when it is already claimed and unexpired:
     /// of many concurrent claims of one key exactly one wins.
-    async fn claim(&self, key: &PaymentKey, expires_at: UnixSecs, now: UnixSecs) -> Result<bool, StoreError>;
+    async fn claim(
+        &self,
+        key: &PaymentKey,
+        expires_at: UnixSecs,
+        now: UnixSecs,
+    ) -> Result<bool, StoreError>;
     /// Gives a claim back (the payment was not charged: invalid, origin error, settlement refused).
     async fn release(&self, key: &PaymentKey) -> Result<(), StoreError>;
     /// Forgets claims that expired before `now`; returns how many.
     async fn sweep(&self, now: UnixSecs) -> usize;
     /// Live claims.
     fn len(&self) -> usize;
+    /// Whether no claim is live.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

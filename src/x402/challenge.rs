@@ -136,10 +136,11 @@ impl Challenge {
                 && text("amount") == Some(&r.amount)
                 && text("asset").is_some_and(|s| s.eq_ignore_ascii_case(&r.asset))
                 && text("payTo").is_some_and(|s| s.eq_ignore_ascii_case(&r.pay_to))
-                && a.get("maxTimeoutSeconds").and_then(|v| v.as_u64()) == Some(r.max_timeout_seconds)
-                && a.get("extra").and_then(|e| e.as_object()).is_some_and(|extra| {
-                    r.extra.iter().all(|(k, v)| extra.get(k) == Some(v))
-                })
+                && a.get("maxTimeoutSeconds").and_then(|v| v.as_u64())
+                    == Some(r.max_timeout_seconds)
+                && a.get("extra")
+                    .and_then(|e| e.as_object())
+                    .is_some_and(|extra| r.extra.iter().all(|(k, v)| extra.get(k) == Some(v)))
         })
     }
 
@@ -147,8 +148,7 @@ impl Challenge {
     /// checked afterwards against the authorization.
     pub fn match_v1(&self, scheme: &str, network: &str) -> Option<&Offer> {
         self.offers.iter().find(|o| {
-            o.v1
-                .as_ref()
+            o.v1.as_ref()
                 .is_some_and(|r| r.scheme == scheme && r.network == network)
         })
     }

@@ -156,7 +156,8 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-    const V2: &str = r#"{"x402Version":2,"accepted":{"scheme":"exact"},"payload":{"signature":"0x00"}}"#;
+    const V2: &str =
+        r#"{"x402Version":2,"accepted":{"scheme":"exact"},"payload":{"signature":"0x00"}}"#;
 
     #[test]
     fn decodes_standard_and_url_safe_base64() {
@@ -170,9 +171,12 @@ mod tests {
 
     #[test]
     fn payload_version_decides() {
-        let v1 = STANDARD.encode(r#"{"x402Version":1,"scheme":"exact","network":"base","payload":{}}"#);
+        let v1 =
+            STANDARD.encode(r#"{"x402Version":1,"scheme":"exact","network":"base","payload":{}}"#);
         assert_eq!(
-            decode_payment_header(v1.as_bytes(), 8192).unwrap().version(),
+            decode_payment_header(v1.as_bytes(), 8192)
+                .unwrap()
+                .version(),
             Version::V1
         );
     }

@@ -40,7 +40,11 @@ addresses = ["127.0.0.1:9"]
 fn errors(text: &str) -> Vec<crate::config::Finding> {
     match compile_text(text) {
         Ok(_) => panic!("expected errors"),
-        Err(e) => e.findings.into_iter().filter(|f| f.severity == Severity::Error).collect(),
+        Err(e) => e
+            .findings
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error)
+            .collect(),
     }
 }
 
@@ -63,8 +67,14 @@ description = "Weather"
 "#,
     ))
     .unwrap_or_else(|e| panic!("{e}"));
-    let m = c.snapshot.routes.find("GET", "example.com", "/weather").unwrap();
-    let crate::snapshot::Pricing::Paid(ch) = &m.policy.pricing else { panic!("free") };
+    let m = c
+        .snapshot
+        .routes
+        .find("GET", "example.com", "/weather")
+        .unwrap();
+    let crate::snapshot::Pricing::Paid(ch) = &m.policy.pricing else {
+        panic!("free")
+    };
     let o = &ch.offers()[0];
     assert_eq!(o.v2.amount, "1000");
     assert_eq!(o.v2.network, "eip155:84532");
@@ -72,8 +82,18 @@ description = "Weather"
     assert_eq!(o.v2.pay_to, PAY_TO);
     assert_eq!(o.v2.max_timeout_seconds, 300);
     // GET routes answer HEAD too
-    assert!(c.snapshot.routes.find("HEAD", "example.com", "/weather").is_some());
-    assert!(c.snapshot.routes.find("POST", "example.com", "/weather").is_none());
+    assert!(
+        c.snapshot
+            .routes
+            .find("HEAD", "example.com", "/weather")
+            .is_some()
+    );
+    assert!(
+        c.snapshot
+            .routes
+            .find("POST", "example.com", "/weather")
+            .is_none()
+    );
 }
 
 #[test]
@@ -91,7 +111,14 @@ price = "free"
 "#,
     ))
     .unwrap_or_else(|e| panic!("{e}"));
-    let amount = |p: &str| match &c.snapshot.routes.find("GET", "h", p).unwrap().policy.pricing {
+    let amount = |p: &str| match &c
+        .snapshot
+        .routes
+        .find("GET", "h", p)
+        .unwrap()
+        .policy
+        .pricing
+    {
         crate::snapshot::Pricing::Paid(ch) => Some(ch.offers()[0].v2.amount.clone()),
         crate::snapshot::Pricing::Free => None,
     };
@@ -115,10 +142,14 @@ origin = "nope"
     let errs = errors(&text);
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs[0].message.contains("smallest"), "{}", errs[0]);
-    assert_eq!(errs[0].line, 12);
+    assert_eq!(errs[0].line, 11);
     assert_eq!(errs[0].column, 9);
     assert!(errs[1].message.contains("no origin `nope`"), "{}", errs[1]);
-    assert!(errs[1].to_string().starts_with("test.toml:16:"), "{}", errs[1]);
+    assert!(
+        errs[1].to_string().starts_with("test.toml:15:"),
+        "{}",
+        errs[1]
+    );
 }
 
 #[test]
@@ -134,12 +165,22 @@ fn syntax_errors_have_positions() {
 #[test]
 fn pay_to_checksum_is_enforced() {
     let bad = base("").replace(PAY_TO, "0x209693bc6afc0C5328bA36FaF03C514EF312287C");
-    let errs = errors(&format!("{bad}\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n"));
-    assert!(errs.iter().any(|e| e.message.contains("checksum")), "{errs:?}");
+    let errs = errors(&format!(
+        "{bad}\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n"
+    ));
+    assert!(
+        errs.iter().any(|e| e.message.contains("checksum")),
+        "{errs:?}"
+    );
     let lower = base("").replace(PAY_TO, &PAY_TO.to_lowercase());
-    let c = compile_text(&format!("{lower}\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    let c = compile_text(&format!(
+        "{lower}\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
     let m = c.snapshot.routes.find("GET", "h", "/x").unwrap();
-    let crate::snapshot::Pricing::Paid(ch) = &m.policy.pricing else { panic!() };
+    let crate::snapshot::Pricing::Paid(ch) = &m.policy.pricing else {
+        panic!()
+    };
     assert_eq!(ch.offers()[0].v2.pay_to, PAY_TO, "normalized to checksum");
 }
 
@@ -156,20 +197,35 @@ price = "$2"
     ))
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.warnings.len(), 1);
-    assert!(c.warnings[0].message.contains("can never match"), "{}", c.warnings[0]);
+    assert!(
+        c.warnings[0].message.contains("can never match"),
+        "{}",
+        c.warnings[0]
+    );
 }
 
 #[test]
 fn facilitator_headers_come_from_the_environment() {
-    let ok = format!("{}\n[facilitator.headers]\nAuthorization = {{ env = \"TEST_FACILITATOR_TOKEN\" }}\n", base(""));
+    let ok = format!(
+        "{}\n[facilitator.headers]\nAuthorization = {{ env = \"TEST_FACILITATOR_TOKEN\" }}\n",
+        base("")
+    );
     let c = compile_text(&ok).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.snapshot.facilitator.settings().headers[0].1, "Bearer secret");
-    let missing = format!("{}\n[facilitator.headers]\nAuthorization = {{ env = \"UNSET_VAR_X402\" }}\n", base(""));
+    assert_eq!(
+        c.snapshot.facilitator.settings().headers[0].1,
+        "Bearer secret"
+    );
+    let missing = format!(
+        "{}\n[facilitator.headers]\nAuthorization = {{ env = \"UNSET_VAR_X402\" }}\n",
+        base("")
+    );
     assert!(errors(&missing)[0].message.contains("UNSET_VAR_X402"));
 }
 
 #[test]
 fn a_price_without_a_network_is_an_error() {
-    let text = format!("[payment]\npay_to = \"{PAY_TO}\"\n[origins.a]\naddresses = [\"127.0.0.1:9\"]\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n");
+    let text = format!(
+        "[payment]\npay_to = \"{PAY_TO}\"\n[origins.a]\naddresses = [\"127.0.0.1:9\"]\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n"
+    );
     assert!(errors(&text)[0].message.contains("no network"));
 }

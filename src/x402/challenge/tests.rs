@@ -25,7 +25,9 @@ fn options() -> Vec<PaymentOption> {
 }
 
 fn decode(b64: &str) -> serde_json::Value {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -49,7 +51,15 @@ fn v2_header_has_the_official_shape() {
             .unwrap(),
     )
     .unwrap();
-    let keys = ["\"scheme\"", "\"network\"", "\"amount\"", "\"asset\"", "\"payTo\"", "\"maxTimeoutSeconds\"", "\"extra\""];
+    let keys = [
+        "\"scheme\"",
+        "\"network\"",
+        "\"amount\"",
+        "\"asset\"",
+        "\"payTo\"",
+        "\"maxTimeoutSeconds\"",
+        "\"extra\"",
+    ];
     let pos: Vec<usize> = keys.iter().map(|k| raw.find(k).unwrap()).collect();
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "{raw}");
 }
@@ -57,7 +67,8 @@ fn v2_header_has_the_official_shape() {
 #[test]
 fn v1_body_lists_only_networks_with_v1_names() {
     let c = Challenge::new(&options(), "d", "text/plain", None);
-    let body: serde_json::Value = serde_json::from_slice(&c.v1_body("http://x/a", "X-PAYMENT header is required")).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&c.v1_body("http://x/a", "X-PAYMENT header is required")).unwrap();
     assert_eq!(body["x402Version"], 1);
     let accepts = body["accepts"].as_array().unwrap();
     assert_eq!(accepts.len(), 1);
@@ -104,7 +115,12 @@ fn matches_v1_by_scheme_and_network() {
 
 #[test]
 fn configured_resource_overrides_request_url() {
-    let c = Challenge::new(&options(), "d", "m", Some("https://api.example.com/w".into()));
+    let c = Challenge::new(
+        &options(),
+        "d",
+        "m",
+        Some("https://api.example.com/w".into()),
+    );
     let h = decode(&c.header_value("http://inner/w", "e"));
     assert_eq!(h["resource"]["url"], "https://api.example.com/w");
 }

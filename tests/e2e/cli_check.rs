@@ -1,0 +1,58 @@
+//! `x402-gateway check`: exit 0 on a good file; on a broken one, every error with file:line:column.
+
+use std::process::Command;
+
+fn check(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_x402-gateway"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        text.replace(&dir.path().display().to_string(), "DIR"),
+    )
+}
+
+#[test]
+fn check_reports_every_error_with_line_and_column() {
+    let (code, out) = check(
+        "[payment]\nnetworks = [\"eip155:84532\"]\npay_to = \"0xnot-an-address\"\n\n[origins.a]\naddresses = [\"127.0.0.1:9\"]\n\n[[routes]]\npath = \"/a\"\nprice = \"$0.0000001\"\n",
+    );
+    assert_ne!(code, 0);
+    assert!(out.contains("DIR/broken.toml:3:10: error:"), "{out}");
+    assert!(out.contains("not an EVM address"), "{out}");
+    assert!(out.contains("DIR/broken.toml:10:9: error:"), "{out}");
+    assert!(out.contains("2 error(s)"), "{out}");
+}
+
+#[test]
+fn check_reports_syntax_errors_with_line_and_column() {
+    let (code, out) = check("[server]\nlisten = [\"127.0.0.1:1\"\nthreads = 2\n");
+    assert_ne!(code, 0);
+    assert!(out.contains("DIR/broken.toml:"), "{out}");
+}
+
+#[test]
+fn check_accepts_the_shipped_config() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_x402-gateway"))
+        .arg("check")
+        .arg(path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 4 routes"));
+}

@@ -1,0 +1,139 @@
+//! The real `x402-gateway` binary on free loopback ports with a temporary config.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::Stack;
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running gateway; killed on drop.
+pub struct Gateway {
+    pub port: u16,
+    pub admin_port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Gateway {
+    /// The standard test config: payments to `pay_to` on Base Sepolia, origin = the stack's origin,
+    /// facilitator = `facilitator`, then `routes` (TOML).
+    pub fn config(stack: &Stack, facilitator: &str, pay_to: &str, routes: &str) -> String {
+        let origin = stack.info.origin.trim_start_matches("http://");
+        format!(
+            r#"[server]
+listen = ["127.0.0.1:{{PORT}}"]
+threads = 2
+default_origin = "origin"
+
+[admin]
+listen = "127.0.0.1:{{ADMIN}}"
+
+[facilitator]
+url = "{facilitator}"
+settle_timeout_ms = 30000
+
+[payment]
+networks = ["eip155:84532"]
+pay_to = "{pay_to}"
+
+[origins.origin]
+addresses = ["{origin}"]
+
+{routes}
+"#
+        )
+    }
+
+    /// Starts the binary with `config` (`{PORT}` and `{ADMIN}` are filled in) and waits until it serves.
+    pub async fn start(config: &str) -> Gateway {
+        let port = free_port();
+        let admin_port = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gateway.toml");
+        let text = config
+            .replace("{PORT}", &port.to_string())
+            .replace("{ADMIN}", &admin_port.to_string());
+        std::fs::write(&path, text).expect("write config");
+        let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_x402-gateway"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn gateway");
+        let mut gw = Gateway {
+            port,
+            admin_port,
+            dir,
+            child,
+        };
+        let healthz = gw.admin("/healthz");
+        let up = super::eventually(15, || {
+            let url = healthz.clone();
+            async move {
+                reqwest::get(url)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        if !up {
+            let _ = gw.child.kill();
+            panic!("gateway did not start:\n{}", gw.log());
+        }
+        // the proxy listener may come up a moment after the admin one
+        let proxy = format!("127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&proxy).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        gw
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.toml")
+    }
+
+    /// Replaces the config file atomically (as editors do), keeping the same ports.
+    pub fn rewrite_config(&self, config: &str) {
+        let text = config
+            .replace("{PORT}", &self.port.to_string())
+            .replace("{ADMIN}", &self.admin_port.to_string());
+        let tmp = self.dir.path().join("gateway.toml.tmp");
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, self.config_path()).expect("rename");
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,64 @@
+//! The official clients, run through `tests/harness/pay.mjs` and `sign.mjs`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::harness_dir;
+
+/// What an official client got back.
+#[derive(Debug, Deserialize)]
+pub struct PayResult {
+    pub status: u16,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+    pub error: Option<String>,
+}
+
+async fn node(script: &str, args: &[String]) -> Value {
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(harness_dir())
+        .output()
+        .await
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "{script} printed {stdout:?} ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Pays `url` with an official client: `"v2"` (`@x402/fetch`) or `"v1"` (legacy `x402-fetch`).
+pub async fn pay(client: &str, url: &str, key: &str, extra: &[&str]) -> PayResult {
+    let mut args: Vec<String> = ["--client", client, "--url", url, "--key", key]
+        .map(String::from)
+        .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    serde_json::from_value(node("pay.mjs", &args).await).expect("pay result")
+}
+
+/// A signed payment header for one requirement, without sending it.
+#[derive(Debug, Deserialize)]
+pub struct Signed {
+    pub header: String,
+    pub value: String,
+}
+
+/// Signs `requirement` (as the server sent it) like the official client; `overrides` are extra
+/// `sign.mjs` flags such as `--value 999`.
+pub async fn sign(version: u8, key: &str, requirement: &Value, overrides: &[&str]) -> Signed {
+    let mut args: Vec<String> = vec![
+        "--version".into(),
+        version.to_string(),
+        "--key".into(),
+        key.into(),
+        "--requirement".into(),
+        requirement.to_string(),
+    ];
+    args.extend(overrides.iter().map(|s| s.to_string()));
+    serde_json::from_value(node("sign.mjs", &args).await).expect("signed")
+}
