@@ -2,7 +2,7 @@
 //!
 //! | phase | step |
 //! |---|---|
-//! | `request_filter` | snapshot → facts → route → preflight / free / `paywall::decide` → reply or go on; a static origin is served here |
+//! | `request_filter` | snapshot → facts → route → preflight / free → who is asking (`identity`) → `paywall::decide` → reply or go on; a static origin is served here |
 //! | `upstream_peer` | the route's origin pool (`forward::peer`) |
 //! | `upstream_request_filter` | strip payment headers, set `X402-*` and `X-Forwarded-*` (`forward::rewrite`) |
 //! | `response_filter` | `settle::after_origin`: settle before the first byte goes out, add `PAYMENT-RESPONSE` |
@@ -14,6 +14,7 @@
 
 pub mod ctx;
 mod forward;
+pub mod identity;
 mod local;
 pub mod paywall;
 mod paywall_page;
@@ -31,7 +32,9 @@ use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::config::reload::LiveConfig;
 use crate::snapshot::{OriginKind, Pricing, Route, Snapshot};
+use crate::x402::reason::Rejection;
 use ctx::{Outcome, PaymentState, RequestCtx};
+use identity::Requester;
 use paywall::{Payments, Verdict};
 use request::RequestFacts;
 use respond::{EXPOSE_HEADERS, Reply};
@@ -95,6 +98,7 @@ impl Gateway {
             ctx.outcome = Outcome::Preflight; // OPTIONS is never charged
             return Step::Forward;
         }
+        let who = identity::classify(facts);
         let verdict = paywall::decide(
             &self.payments,
             snapshot.verifier.as_ref(),
@@ -118,17 +122,12 @@ impl Gateway {
                     .challenges
                     .with_label_values(&[&route.name])
                     .inc();
-                if !matches!(why, crate::x402::reason::Rejection::PaymentRequired) {
+                if !matches!(why, Rejection::PaymentRequired) {
                     tracing::info!(route = %route.name, reason = %why.reason(false), "payment refused: {why}");
                 }
-                let browser =
-                    facts.browser && matches!(why, crate::x402::reason::Rejection::PaymentRequired);
-                Step::Reply(respond::rejection(
-                    challenge,
-                    &facts.resource_url,
-                    &why,
-                    browser,
-                ))
+                // A browser asking without a payment gets the paywall page; a failed payment gets JSON.
+                let page = who == Requester::Browser && matches!(why, Rejection::PaymentRequired);
+                Step::Reply(Reply::challenge(challenge, &facts.resource_url, &why, page))
             }
             Verdict::TooLarge { len, max } => {
                 ctx.outcome = Outcome::BadRequest;

@@ -120,11 +120,6 @@ impl Reply {
     }
 }
 
-/// Why a payment was turned away, as a reply.
-pub fn rejection(challenge: &Challenge, url: &str, why: &Rejection, browser: bool) -> Reply {
-    Reply::challenge(challenge, url, why, browser)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,6 +181,51 @@ mod tests {
         );
     }
 
+    /// SplitMix64: a tiny deterministic generator for garbage inputs.
+    fn next(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut s = 7;
+        let pieces = [
+            "{",
+            "}",
+            "\"x402Version\":",
+            "1",
+            "2",
+            "\"accepted\":",
+            "\"payload\":",
+            "[",
+            "]",
+            ",",
+            "null",
+            "\"scheme\":\"exact\"",
+            "\"network\":\"base\"",
+            "\"\\u0000\"",
+            "1e999",
+            "-0",
+            "\"",
+        ];
+        for _ in 0..20_000 {
+            let len = (next(&mut s) % 40) as usize;
+            let raw: Vec<u8> = (0..len).map(|_| next(&mut s) as u8).collect();
+            let _ = decode_payment_header(&raw, 4096);
+            let json: String = (0..len)
+                .map(|_| pieces[(next(&mut s) % pieces.len() as u64) as usize])
+                .collect();
+            let b64 = STANDARD.encode(&json);
+            if let Ok(h) = decode_payment_header(b64.as_bytes(), 4096) {
+                let _ = crate::evm::ExactAuthorization::from_payload(h.scheme_payload());
+            }
+        }
+    }
+
     #[test]
     fn rejects_bad_headers_with_reasons() {
         assert!(matches!(

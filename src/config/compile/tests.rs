@@ -223,6 +223,58 @@ fn facilitator_headers_come_from_the_environment() {
 }
 
 #[test]
+fn mutated_configs_never_panic() {
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.toml"))
+            .unwrap();
+    let text = shipped.replace("deploy/demo-site", env!("CARGO_MANIFEST_DIR"));
+    let mut state = 11u64;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB)
+    };
+    let inserts = [
+        "\"",
+        "[",
+        "]",
+        "=",
+        "\n",
+        "$",
+        "0.",
+        "**",
+        ":p",
+        "eip155:",
+        "0x",
+        "-",
+        "\u{1F600}",
+        "[[routes]]\n",
+    ];
+    for _ in 0..1500 {
+        let mut t: Vec<char> = text.chars().collect();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() % t.len() as u64) as usize;
+            if next() % 2 == 0 {
+                t.remove(at);
+            } else {
+                let ins = inserts[(next() % inserts.len() as u64) as usize];
+                for (i, c) in ins.chars().enumerate() {
+                    t.insert(at + i, c);
+                }
+            }
+        }
+        let mutated: String = t.into_iter().collect();
+        if let Err(e) = compile_text(&mutated) {
+            assert!(
+                e.findings.iter().any(|f| f.severity == Severity::Error),
+                "an error without findings"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_price_without_a_network_is_an_error() {
     let text = format!(
         "[payment]\npay_to = \"{PAY_TO}\"\n[origins.a]\naddresses = [\"127.0.0.1:9\"]\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n"
