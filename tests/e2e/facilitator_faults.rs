@@ -15,6 +15,21 @@ fn routes(prefix: &str) -> String {
     )
 }
 
+/// A private stack (faults are injected into its facilitator), a gateway on it selling `prefix/**`
+/// to a fresh payTo, and `mode` armed for the next settle.
+async fn faulty(name: &str, mode: Option<&str>) -> (Stack, Gateway, String, String) {
+    let stack = Stack::start();
+    let prefix = unique_prefix(name);
+    let pay_to = fresh_address();
+    let gw = Gateway::start_with(&stack, &pay_to, &routes(&prefix)).await;
+    if let Some(mode) = mode {
+        stack
+            .facilitator_control("/__fail-settle", json!({"count": 1, "mode": mode}))
+            .await;
+    }
+    (stack, gw, pay_to, prefix)
+}
+
 #[tokio::test]
 async fn facilitator_down_closes_paid_routes_and_keeps_free_ones() {
     let stack = Stack::shared();
@@ -44,30 +59,13 @@ async fn facilitator_down_closes_paid_routes_and_keeps_free_ones() {
 
     let free = reqwest::get(gw.url("/free/page")).await.expect("free");
     assert_eq!(free.status(), 200);
-    let status: serde_json::Value = reqwest::get(gw.admin("/status"))
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
+    let status = gw.status().await;
     assert!(status["facilitator"]["last_error"].is_string(), "{status}");
 }
 
 #[tokio::test]
 async fn settlement_failure_returns_402_and_drops_the_origin_body() {
-    let stack = Stack::start();
-    let prefix = unique_prefix("settlefail");
-    let pay_to = fresh_address();
-    let gw = Gateway::start(&Gateway::config(
-        &stack,
-        &stack.info.facilitator,
-        &pay_to,
-        &routes(&prefix),
-    ))
-    .await;
-    stack
-        .facilitator_control("/__fail-settle", json!({"count": 1, "mode": "error"}))
-        .await;
+    let (stack, gw, pay_to, prefix) = faulty("settlefail", Some("error")).await;
 
     let r = node::pay(
         "v2",
@@ -94,19 +92,7 @@ async fn settlement_failure_returns_402_and_drops_the_origin_body() {
 
 #[tokio::test]
 async fn settlement_pending_is_retried_once_and_succeeds() {
-    let stack = Stack::start();
-    let prefix = unique_prefix("pending");
-    let pay_to = fresh_address();
-    let gw = Gateway::start(&Gateway::config(
-        &stack,
-        &stack.info.facilitator,
-        &pay_to,
-        &routes(&prefix),
-    ))
-    .await;
-    stack
-        .facilitator_control("/__fail-settle", json!({"count": 1, "mode": "pending"}))
-        .await;
+    let (stack, gw, pay_to, prefix) = faulty("pending", Some("pending")).await;
 
     let r = node::pay(
         "v2",
@@ -136,21 +122,9 @@ async fn settlement_pending_is_retried_once_and_succeeds() {
 
 #[tokio::test]
 async fn facilitator_http_500_on_settle_keeps_the_claim() {
-    let stack = Stack::start();
-    let prefix = unique_prefix("settle500");
-    let pay_to = fresh_address();
-    let gw = Gateway::start(&Gateway::config(
-        &stack,
-        &stack.info.facilitator,
-        &pay_to,
-        &routes(&prefix),
-    ))
-    .await;
+    let (stack, gw, _, prefix) = faulty("settle500", Some("http500")).await;
     let (v2, _) = challenge(&gw, &format!("{prefix}/r")).await;
     let s = node::sign(2, &stack.info.payers[0].private_key, &v2["accepts"][0], &[]).await;
-    stack
-        .facilitator_control("/__fail-settle", json!({"count": 1, "mode": "http500"}))
-        .await;
     let client = reqwest::Client::new();
     let url = gw.url(&format!("{prefix}/r"));
 

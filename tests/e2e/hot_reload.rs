@@ -96,16 +96,7 @@ async fn price_changes_apply_within_a_second_without_failed_requests() {
         }
     })
     .await;
-    assert!(
-        reported,
-        "status: {}",
-        reqwest::get(gw.admin("/status"))
-            .await
-            .expect("status")
-            .text()
-            .await
-            .unwrap_or_default()
-    );
+    assert!(reported, "status: {}", gw.status().await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         current_amount(&client, &url).await.as_deref(),
@@ -124,12 +115,7 @@ async fn price_changes_apply_within_a_second_without_failed_requests() {
         total += ok;
     }
     assert!(total > 20, "the load actually ran ({total} requests)");
-    let metrics = reqwest::get(gw.admin("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("x402_config_reloads_total{result=\"error\"}"),
         "{metrics}"

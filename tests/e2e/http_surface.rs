@@ -128,20 +128,10 @@ async fn admin_endpoints_report_health_status_and_metrics() {
             .status(),
         200
     );
-    let status: serde_json::Value = reqwest::get(gw.admin("/status"))
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
+    let status = gw.status().await;
     assert_eq!(status["config"]["version"], 1);
     assert!(status["config"]["last_reload_error"].is_null());
-    let metrics = reqwest::get(gw.admin("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("x402_challenges_total{route=\"priced\"} 1"),
         "{metrics}"

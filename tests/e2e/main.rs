@@ -35,12 +35,6 @@ pub async fn priced_gateway(stack: &Stack, prefix: &str, price: &str) -> (Gatewa
     let routes = format!(
         "[[routes]]\nname = \"priced\"\npath = \"{prefix}/**\"\nprice = \"{price}\"\ndescription = \"test resource\"\nmime_type = \"application/json\"\n"
     );
-    let gw = Gateway::start(&Gateway::config(
-        stack,
-        &stack.info.facilitator,
-        &pay_to,
-        &routes,
-    ))
-    .await;
+    let gw = Gateway::start_with(stack, &pay_to, &routes).await;
     (gw, pay_to)
 }

@@ -28,13 +28,7 @@ price = "free"
 origin = "pool"
 "#
     );
-    let gw = Gateway::start(&Gateway::config(
-        stack,
-        &stack.info.facilitator,
-        &fresh_address(),
-        &routes,
-    ))
-    .await;
+    let gw = Gateway::start_with(stack, &fresh_address(), &routes).await;
     // the first health check runs within a second of start
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
@@ -76,13 +70,7 @@ async fn an_unreachable_origin_gives_502_and_charges_nothing() {
     let routes = format!(
         "[origins.gone]\naddresses = [\"{dead}\"]\nconnect_timeout_ms = 500\n\n[[routes]]\nname = \"gone\"\npath = \"{prefix}/**\"\nprice = \"$0.001\"\norigin = \"gone\"\n"
     );
-    let gw = Gateway::start(&Gateway::config(
-        stack,
-        &stack.info.facilitator,
-        &pay_to,
-        &routes,
-    ))
-    .await;
+    let gw = Gateway::start_with(stack, &pay_to, &routes).await;
     let r = node::pay(
         "v2",
         &gw.url(&format!("{prefix}/x")),

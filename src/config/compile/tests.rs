@@ -37,6 +37,19 @@ addresses = ["127.0.0.1:9"]
     )
 }
 
+/// The first payment option of the route matching `GET path`, or `None` for a free route.
+fn first_offer(c: &Compiled, path: &str) -> Option<crate::x402::challenge::Offer> {
+    let m = c
+        .snapshot
+        .routes
+        .find("GET", "example.com", path)
+        .expect("a route");
+    match &m.policy.pricing {
+        crate::snapshot::Pricing::Paid(ch) => Some(ch.offers()[0].clone()),
+        crate::snapshot::Pricing::Free => None,
+    }
+}
+
 fn errors(text: &str) -> Vec<crate::config::Finding> {
     match compile_text(text) {
         Ok(_) => panic!("expected errors"),
@@ -67,15 +80,7 @@ description = "Weather"
 "#,
     ))
     .unwrap_or_else(|e| panic!("{e}"));
-    let m = c
-        .snapshot
-        .routes
-        .find("GET", "example.com", "/weather")
-        .unwrap();
-    let crate::snapshot::Pricing::Paid(ch) = &m.policy.pricing else {
-        panic!("free")
-    };
-    let o = &ch.offers()[0];
+    let o = first_offer(&c, "/weather").expect("priced");
     assert_eq!(o.v2.amount, "1000");
     assert_eq!(o.v2.network, "eip155:84532");
     assert_eq!(o.v2.asset, "0x036CbD53842c5426634e7929541eC2318f3dCF7e");
@@ -111,17 +116,7 @@ price = "free"
 "#,
     ))
     .unwrap_or_else(|e| panic!("{e}"));
-    let amount = |p: &str| match &c
-        .snapshot
-        .routes
-        .find("GET", "h", p)
-        .unwrap()
-        .policy
-        .pricing
-    {
-        crate::snapshot::Pricing::Paid(ch) => Some(ch.offers()[0].v2.amount.clone()),
-        crate::snapshot::Pricing::Free => None,
-    };
+    let amount = |p: &str| first_offer(&c, p).map(|o| o.v2.amount);
     assert_eq!(amount("/a").as_deref(), Some("250000"));
     assert_eq!(amount("/b").as_deref(), Some("42"));
     assert_eq!(amount("/c"), None);
@@ -177,11 +172,8 @@ fn pay_to_checksum_is_enforced() {
         "{lower}\n[[routes]]\npath = \"/x\"\nprice = \"$1\"\n"
     ))
     .unwrap_or_else(|e| panic!("{e}"));
-    let m = c.snapshot.routes.find("GET", "h", "/x").unwrap();
-    let crate::snapshot::Pricing::Paid(ch) = &m.policy.pricing else {
-        panic!()
-    };
-    assert_eq!(ch.offers()[0].v2.pay_to, PAY_TO, "normalized to checksum");
+    let o = first_offer(&c, "/x").expect("priced");
+    assert_eq!(o.v2.pay_to, PAY_TO, "normalized to checksum");
 }
 
 #[test]

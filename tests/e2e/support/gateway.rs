@@ -104,6 +104,29 @@ addresses = ["{origin}"]
         gw
     }
 
+    /// Starts a gateway on `stack` (its facilitator and origin) selling to `pay_to`, with `routes`.
+    pub async fn start_with(stack: &Stack, pay_to: &str, routes: &str) -> Gateway {
+        Gateway::start(&Gateway::config(
+            stack,
+            &stack.info.facilitator,
+            pay_to,
+            routes,
+        ))
+        .await
+    }
+
+    /// `GET /status` of the admin listener.
+    pub async fn status(&self) -> serde_json::Value {
+        let resp = reqwest::get(self.admin("/status")).await.expect("status");
+        resp.json().await.expect("status json")
+    }
+
+    /// `GET /metrics` of the admin listener.
+    pub async fn metrics(&self) -> String {
+        let resp = reqwest::get(self.admin("/metrics")).await.expect("metrics");
+        resp.text().await.expect("metrics text")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
