@@ -45,8 +45,8 @@ impl ExactAuthorization {
     /// Reads `{authorization, signature}` from a scheme payload. All numbers are decimal strings,
     /// the nonce is `0x` + 64 hex digits (spec §2, §3.3).
     pub fn from_payload(payload: &serde_json::Value) -> Result<Self, MalformedPayload> {
-        let p: ExactPayloadJson =
-            serde_json::from_value(payload.clone()).map_err(|e| MalformedPayload(e.to_string()))?;
+        let p =
+            ExactPayloadJson::deserialize(payload).map_err(|e| MalformedPayload(e.to_string()))?;
         if !p.signature.starts_with("0x") || p.signature.len() < 4 {
             return Err(MalformedPayload("signature is not 0x-prefixed hex".into()));
         }

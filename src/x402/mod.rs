@@ -11,7 +11,7 @@ pub mod v2;
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Request header carrying a v2 payment.
 pub const PAYMENT_SIGNATURE: &str = "payment-signature";
@@ -132,12 +132,12 @@ pub fn decode_payment_header(value: &[u8], max_len: usize) -> Result<PaymentHead
         .ok_or_else(|| HeaderError::Json("missing x402Version".into()))?;
     match version.as_u64() {
         Some(1) => {
-            let payload = serde_json::from_value(raw.clone())
+            let payload = v1::PaymentPayload::deserialize(&raw)
                 .map_err(|e| HeaderError::Json(e.to_string()))?;
             Ok(PaymentHeader::V1 { payload, raw })
         }
         Some(2) => {
-            let payload = serde_json::from_value(raw.clone())
+            let payload = v2::PaymentPayload::deserialize(&raw)
                 .map_err(|e| HeaderError::Json(e.to_string()))?;
             Ok(PaymentHeader::V2 { payload, raw })
         }
