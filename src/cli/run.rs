@@ -55,6 +55,8 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
 
     let conf = ServerConf {
         threads,
+        // One single-threaded runtime per thread: no work-stealing synchronization on the hot path.
+        work_stealing: false,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()

@@ -3,9 +3,13 @@
 //! Requirements are built once, so the same route yields byte-identical `accepts` every time (the v2
 //! reference client echoes one verbatim and servers deep-compare it; drift breaks every payment).
 //! A 402 carries both generations: the v2 `PAYMENT-REQUIRED` header and a v1 JSON body listing the
-//! options whose network has a v1 name. Only `resource.url` varies per request.
+//! options whose network has a v1 name. Only `resource.url` varies per request, so the unpaid 402
+//! (the hot one) is encoded once at load with a hole where the URL goes: the header JSON before the
+//! URL is padded with JSON whitespace to a multiple of 3 bytes, so its base64 is a fixed prefix.
 
 use alloy_primitives::{Address, U256};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::value::RawValue;
 
 use super::{encode_header, v1, v2};
@@ -27,6 +31,25 @@ pub struct Offer {
     pub decimals: u8,
 }
 
+/// `error` of the v2 challenge when no payment was sent (the official servers' text).
+pub const UNPAID_V2: &str = "Payment required";
+/// `error` of the v1 body when no payment was sent (the legacy middleware's text).
+pub const UNPAID_V1: &str = "X-PAYMENT header is required";
+
+/// Stands where the resource URL goes while the unpaid 402 is encoded at load.
+const URL_HOLE: &str = "\u{1}x402-resource-url\u{1}";
+
+/// The unpaid 402, encoded once around the URL.
+#[derive(Debug)]
+struct Unpaid {
+    /// base64 of the header JSON before the URL (a multiple of 3 bytes, so it concatenates).
+    header_b64_prefix: String,
+    /// Header JSON after the URL.
+    header_suffix: String,
+    /// The v1 body split where each entry's `resource` goes.
+    v1_parts: Vec<String>,
+}
+
 /// The precomputed challenge of a route.
 #[derive(Debug)]
 pub struct Challenge {
@@ -36,6 +59,7 @@ pub struct Challenge {
     mime_type: String,
     /// A fixed `resource.url` from the config, instead of the request URL.
     resource: Option<String>,
+    unpaid: Option<Unpaid>,
 }
 
 impl Challenge {
@@ -54,12 +78,48 @@ impl Challenge {
         let list: Vec<&v2::PaymentRequirements> = offers.iter().map(|o| &o.v2).collect();
         let json = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
         let accepts_v2 = RawValue::from_string(json).unwrap_or_else(|_| empty_list());
-        Self {
+        let mut challenge = Self {
             offers,
             accepts_v2,
             description: description.to_string(),
             mime_type: mime_type.to_string(),
             resource,
+            unpaid: None,
+        };
+        challenge.unpaid = challenge.encode_unpaid();
+        challenge
+    }
+
+    /// Encodes the unpaid 402 with a hole for the URL; `None` if the hole cannot be found exactly
+    /// where expected (then every 402 is rendered in full, which is only slower).
+    fn encode_unpaid(&self) -> Option<Unpaid> {
+        let hole = serde_json::to_string(URL_HOLE).ok()?;
+        let header = serde_json::to_string(&self.payment_required(URL_HOLE, UNPAID_V2)).ok()?;
+        let (before, after) = header.split_once(&hole)?;
+        let mut before = before.to_string();
+        while before.len() % 3 != 0 {
+            before.push(' ');
+        }
+        let body = String::from_utf8(self.render_v1(URL_HOLE, UNPAID_V1)).ok()?;
+        let v1_parts: Vec<String> = body.split(&hole).map(str::to_string).collect();
+        let v1_count = self.offers.iter().filter(|o| o.v1.is_some()).count();
+        (!after.contains(&hole) && v1_parts.len() == v1_count + 1).then(|| Unpaid {
+            header_b64_prefix: STANDARD.encode(before),
+            header_suffix: after.to_string(),
+            v1_parts,
+        })
+    }
+
+    fn payment_required<'a>(&'a self, url: &'a str, error: &'a str) -> v2::PaymentRequired<'a> {
+        v2::PaymentRequired {
+            x402_version: 2,
+            error,
+            accepts: &self.accepts_v2,
+            resource: v2::ResourceInfo {
+                description: &self.description,
+                mime_type: &self.mime_type,
+                url,
+            },
         }
     }
 
@@ -79,21 +139,34 @@ impl Challenge {
 
     /// The base64 `PAYMENT-REQUIRED` header value.
     pub fn header_value(&self, request_url: &str, error: &str) -> String {
-        encode_header(&v2::PaymentRequired {
-            x402_version: 2,
-            error,
-            resource: v2::ResourceInfo {
-                url: self.resource_url(request_url),
-                description: &self.description,
-                mime_type: &self.mime_type,
-            },
-            accepts: &self.accepts_v2,
-        })
+        let url = self.resource_url(request_url);
+        match &self.unpaid {
+            Some(u) if error == UNPAID_V2 => {
+                let mut tail = serde_json::to_string(url).unwrap_or_default();
+                tail.push_str(&u.header_suffix);
+                let mut out =
+                    String::with_capacity(u.header_b64_prefix.len() + tail.len() * 4 / 3 + 4);
+                out.push_str(&u.header_b64_prefix);
+                STANDARD.encode_string(tail, &mut out);
+                out
+            }
+            _ => encode_header(&self.payment_required(url, error)),
+        }
     }
 
     /// The v1 JSON body (`{x402Version:1, error, accepts}`).
     pub fn v1_body(&self, request_url: &str, error: &str) -> Vec<u8> {
         let url = self.resource_url(request_url);
+        match &self.unpaid {
+            Some(u) if error == UNPAID_V1 => {
+                let url_json = serde_json::to_string(url).unwrap_or_default();
+                u.v1_parts.join(&url_json).into_bytes()
+            }
+            _ => self.render_v1(url, error),
+        }
+    }
+
+    fn render_v1(&self, url: &str, error: &str) -> Vec<u8> {
         let accepts = self
             .offers
             .iter()

@@ -4,6 +4,7 @@
 //! dashboards that know those strings keep working; `proxy/respond.rs` turns a rejection into a response.
 
 use super::HeaderError;
+use super::challenge::{UNPAID_V1, UNPAID_V2};
 use crate::evm::MalformedPayload;
 use crate::evm::exact::ExactError;
 
@@ -40,8 +41,8 @@ impl Rejection {
     /// The `error` string of the 402 for a client of this generation.
     pub fn reason(&self, v1: bool) -> String {
         match self {
-            Self::PaymentRequired if v1 => "X-PAYMENT header is required".into(),
-            Self::PaymentRequired => "Payment required".into(),
+            Self::PaymentRequired if v1 => UNPAID_V1.into(),
+            Self::PaymentRequired => UNPAID_V2.into(),
             Self::MalformedHeader(HeaderError::Version(_)) => "invalid_x402_version".into(),
             Self::MalformedHeader(_) | Self::MalformedPayload(_) => "invalid_payload".into(),
             Self::NoMatchingRequirements if v1 => {

@@ -19,24 +19,26 @@ pub struct PaymentRequirements {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// `resource` of a v2 `PaymentRequired`.
+/// `resource` of a v2 `PaymentRequired`. `url` is serialized last, so that everything before it is
+/// the same for every request to a route and can be encoded once (`challenge.rs`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceInfo<'a> {
-    pub url: &'a str,
     pub description: &'a str,
     pub mime_type: &'a str,
+    pub url: &'a str,
 }
 
-/// The object carried base64-encoded in the `PAYMENT-REQUIRED` header.
+/// The object carried base64-encoded in the `PAYMENT-REQUIRED` header. Key order carries no meaning
+/// in JSON; `resource` comes last for the same reason as its `url`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequired<'a> {
     pub x402_version: u8,
     pub error: &'a str,
-    pub resource: ResourceInfo<'a>,
     /// Precomputed JSON array of [`PaymentRequirements`].
     pub accepts: &'a RawValue,
+    pub resource: ResourceInfo<'a>,
 }
 
 /// The typed view of a v2 `PAYMENT-SIGNATURE` payload; the raw JSON is kept beside it for the facilitator.

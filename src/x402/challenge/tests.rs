@@ -124,3 +124,32 @@ fn configured_resource_overrides_request_url() {
     let h = decode(&c.header_value("http://inner/w", "e"));
     assert_eq!(h["resource"]["url"], "https://api.example.com/w");
 }
+
+#[test]
+fn the_precomputed_unpaid_402_equals_a_full_render() {
+    for resource in [None, Some("https://api.example.com/fixed".to_string())] {
+        let c = Challenge::new(
+            &options(),
+            "Weather \"data\" \u{e9}",
+            "application/json",
+            resource,
+        );
+        assert!(c.unpaid.is_some());
+        for url in [
+            "http://x/a",
+            "http://x/a?q=\"quoted\"&u=\u{1F600}",
+            "http://h:8402/",
+        ] {
+            let fast = decode(&c.header_value(url, UNPAID_V2));
+            let full = decode(&encode_header(
+                &c.payment_required(c.resource_url(url), UNPAID_V2),
+            ));
+            assert_eq!(fast, full, "{url}");
+            let fast: serde_json::Value =
+                serde_json::from_slice(&c.v1_body(url, UNPAID_V1)).unwrap();
+            let full: serde_json::Value =
+                serde_json::from_slice(&c.render_v1(c.resource_url(url), UNPAID_V1)).unwrap();
+            assert_eq!(fast, full, "{url}");
+        }
+    }
+}
