@@ -21,7 +21,8 @@ use crate::store::{MemoryReplayGuard, ReplayGuard};
 
 /// Runs the gateway until it is told to stop.
 pub fn run(path: &Path) -> anyhow::Result<()> {
-    init_tracing();
+    // Kept for the life of the process: dropping it would stop the log writer thread.
+    let _log_writer = init_tracing();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ctx = CompileContext {
         version: 1,
@@ -105,11 +106,18 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     server.run_forever()
 }
 
-fn init_tracing() {
+/// Logs go to stdout through a background writer thread, so a request never waits on a `write`
+/// syscall for its access-log line; colours only on a terminal. `RUST_LOG` filters (default `info`).
+fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(writer)
         .try_init();
+    guard
 }
