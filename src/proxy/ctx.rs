@@ -94,6 +94,9 @@ pub struct RequestCtx {
     pub outcome: Outcome,
     /// `X-Forwarded-*` values for the origin.
     pub forwarded: super::request::Forwarded,
+    /// The normalized path the route was matched on, when it differs from the request's: the
+    /// origin gets this one, so it serves exactly what was priced.
+    pub normalized_path: Option<String>,
 }
 
 impl RequestCtx {
@@ -109,6 +112,7 @@ impl RequestCtx {
             settle_failure: None,
             outcome: Outcome::Pending,
             forwarded: Default::default(),
+            normalized_path: None,
         }
     }
 

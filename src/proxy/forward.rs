@@ -35,13 +35,24 @@ pub fn peer(upstream: &Upstream) -> pingora::Result<Box<HttpPeer>> {
     Ok(Box::new(peer))
 }
 
-/// Rewrites the request for the origin.
+/// Rewrites the request for the origin. `path` replaces the request path (the query is kept) when
+/// normalization changed it.
 pub fn rewrite(
     req: &mut RequestHeader,
+    path: Option<&str>,
     upstream: &Upstream,
     fwd: &Forwarded,
     paid: Option<&PaidRequest>,
 ) -> pingora::Result<()> {
+    if let Some(path) = path {
+        let target = match req.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        let uri = http::Uri::try_from(target)
+            .map_err(|e| Error::explain(ErrorType::InvalidHTTPHeader, e.to_string()))?;
+        req.set_uri(uri);
+    }
     for name in STRIPPED_HEADERS.iter().chain(GATEWAY_HEADERS.iter()) {
         req.remove_header(*name);
     }

@@ -60,6 +60,14 @@ impl Gateway {
         facts: &RequestFacts,
         ctx: &mut RequestCtx,
     ) -> Step {
+        if facts.ambiguous_path {
+            ctx.outcome = Outcome::BadRequest;
+            return Step::Reply(Reply::error(
+                400,
+                "ambiguous_path",
+                "encoded '/' and '\\' are not accepted in the path",
+            ));
+        }
         if let Some(method) = &facts.preflight_method
             && let Some(m) = snapshot.routes.find(method, &facts.host, &facts.path)
             && matches!(m.policy.pricing, Pricing::Paid(_))
@@ -219,6 +227,9 @@ impl ProxyHttp for Gateway {
         let step = self.decide(&snapshot, &facts, ctx).await;
         ctx.snapshot = Some(snapshot);
         ctx.forwarded = facts.forwarded.clone();
+        if facts.path != session.req_header().uri.path() {
+            ctx.normalized_path = Some(facts.path.clone());
+        }
         match step {
             Step::Reply(reply) => reply.send(session, facts.is_head).await.map(|()| true),
             Step::Forward => match ctx.origin.as_ref().map(|o| &o.kind) {
@@ -254,7 +265,14 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         if let Some(OriginKind::Upstream(up)) = ctx.origin.as_ref().map(|o| &o.kind) {
-            forward::rewrite(upstream_request, up, &ctx.forwarded, ctx.payment.as_ref())?;
+            let path = ctx.normalized_path.as_deref();
+            forward::rewrite(
+                upstream_request,
+                path,
+                up,
+                &ctx.forwarded,
+                ctx.payment.as_ref(),
+            )?;
         }
         Ok(())
     }

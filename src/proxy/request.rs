@@ -17,8 +17,11 @@ pub struct RequestFacts {
     pub method: String,
     /// Host without port, lowercased.
     pub host: String,
-    /// Normalized path for route matching.
+    /// Normalized path for route matching; also the path the origin receives.
     pub path: String,
+    /// The path has an encoded `/` or a `\` (raw or encoded): origins disagree on what such a path
+    /// names, so it could match a free route here and name a paid resource there. Refused with 400.
+    pub ambiguous_path: bool,
     pub client_ip: Option<IpAddr>,
     /// The URL clients see, for `resource.url`.
     pub resource_url: String,
@@ -93,10 +96,16 @@ impl RequestFacts {
                 header(req, "access-control-request-method").map(|m| m.trim().to_ascii_uppercase())
             })
             .flatten();
+        let path = normalize_path(req.uri.path()).into_owned();
+        let ambiguous_path = path.contains('\\')
+            || ["%2f", "%5c"]
+                .iter()
+                .any(|bad| path.to_ascii_lowercase().contains(bad));
         Self {
             is_head: method == "HEAD",
             host: match_host,
-            path: normalize_path(req.uri.path()).into_owned(),
+            ambiguous_path,
+            path,
             client_ip,
             resource_url,
             preflight_method,

@@ -11,6 +11,7 @@ mod hot_reload;
 mod http_surface;
 mod official_clients;
 mod origins;
+mod path_safety;
 
 use support::{Gateway, Stack};
 
