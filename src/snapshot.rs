@@ -79,6 +79,8 @@ pub enum OriginKind {
 pub struct Upstream {
     pub balancer: Arc<LoadBalancer<RoundRobin>>,
     pub tls: bool,
+    /// Verify the origin's certificate (when `tls`).
+    pub tls_verify: bool,
     pub sni: String,
     /// `None`: keep the client's Host.
     pub host_header: Option<String>,

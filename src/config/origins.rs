@@ -119,6 +119,7 @@ fn upstream(o: &OriginToml, f: &mut Findings<'_>) -> Option<Upstream> {
     Some(Upstream {
         balancer: Arc::new(balancer),
         tls: o.tls,
+        tls_verify: o.tls_verify.unwrap_or(true),
         sni,
         host_header,
         connect_timeout: Duration::from_millis(o.connect_timeout_ms.unwrap_or(5_000)),

@@ -175,6 +175,10 @@ pub struct OriginToml {
     /// TLS server name. Default: the host of the first address.
     #[serde(default)]
     pub sni: Option<String>,
+    /// Verify the origin's certificate and name against the system roots. Default true; `false`
+    /// accepts any certificate (an internal origin with a self-signed one).
+    #[serde(default)]
+    pub tls_verify: Option<bool>,
     /// `"preserve"` (default) keeps the client's Host; any other value is sent as Host.
     #[serde(default)]
     pub host_header: Option<String>,

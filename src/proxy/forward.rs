@@ -32,6 +32,8 @@ pub fn peer(upstream: &Upstream) -> pingora::Result<Box<HttpPeer>> {
     let mut peer = HttpPeer::new(backend.addr, upstream.tls, upstream.sni.clone());
     peer.options.connection_timeout = Some(upstream.connect_timeout);
     peer.options.read_timeout = Some(upstream.read_timeout);
+    peer.options.verify_cert = upstream.tls_verify;
+    peer.options.verify_hostname = upstream.tls_verify;
     Ok(Box::new(peer))
 }
 

@@ -355,6 +355,9 @@ impl ProxyHttp for Gateway {
             }
         };
         if code > 0 && session.response_written().is_none() {
+            // Pingora closes the connection after a failed proxy: say so, or a client may reuse it.
+            let mut reply = reply;
+            reply.headers.push(("Connection", "close".into()));
             let head_only = session.req_header().method == http::Method::HEAD;
             if let Err(err) = reply.send(session, head_only).await {
                 tracing::debug!("could not send the error response: {err}");

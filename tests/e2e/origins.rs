@@ -87,3 +87,108 @@ async fn an_unreachable_origin_gives_502_and_charges_nothing() {
         U256::ZERO
     );
 }
+
+/// An nginx serving https on a free port with a fresh self-signed certificate; stopped on drop.
+struct TlsOrigin {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsOrigin {
+    fn start() -> TlsOrigin {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=origin.test",
+            ])
+            .args([
+                "-keyout",
+                &format!("{d}/key.pem"),
+                "-out",
+                &format!("{d}/cert.pem"),
+            ])
+            .output()
+            .expect("openssl (./scripts/setup installs it)")
+            .status
+            .success();
+        assert!(ok, "openssl could not make a certificate");
+        let port = free_port();
+        let conf = format!(
+            "master_process off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;\n\
+             location / {{ default_type text/plain; return 200 \"tls-origin $request_uri\"; }} }} }}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).expect("conf");
+        let nginx = if std::path::Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        let child = std::process::Command::new(nginx)
+            .args([
+                "-c",
+                &format!("{d}/nginx.conf"),
+                "-p",
+                &d,
+                "-g",
+                "daemon off;",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx (./scripts/setup installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsOrigin {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsOrigin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn https_origins_are_reached_over_tls_and_verified_by_default() {
+    let stack = Stack::shared();
+    let origin = TlsOrigin::start();
+    let routes = |verify: bool| {
+        format!(
+            "[origins.secure]\naddresses = [\"127.0.0.1:{}\"]\ntls = true\nsni = \"origin.test\"\ntls_verify = {verify}\n\n[[routes]]\nname = \"secure\"\npath = \"/secure/**\"\nprice = \"free\"\norigin = \"secure\"\n",
+            origin.port
+        )
+    };
+    // a self-signed certificate is refused while verification is on (the default)...
+    let gw = Gateway::start_with(stack, &fresh_address(), &routes(true)).await;
+    let r = reqwest::get(gw.url("/secure/a")).await.expect("get");
+    assert_eq!(r.status(), 502, "an unverifiable origin must not be used");
+    drop(gw);
+    // ...and accepted when the operator turns it off for this origin
+    let gw = Gateway::start_with(stack, &fresh_address(), &routes(false)).await;
+    let r = reqwest::get(gw.url("/secure/a?x=1")).await.expect("get");
+    assert_eq!(r.status(), 200, "{}", gw.log());
+    assert_eq!(r.text().await.expect("body"), "tls-origin /secure/a?x=1");
+}
