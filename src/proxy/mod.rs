@@ -32,6 +32,7 @@ use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::config::reload::LiveConfig;
 use crate::snapshot::{OriginKind, Pricing, Route, Snapshot};
+use crate::x402::challenge::Challenge;
 use crate::x402::reason::Rejection;
 use ctx::{Outcome, PaymentState, RequestCtx};
 use identity::Requester;
@@ -53,57 +54,38 @@ enum Step {
 }
 
 impl Gateway {
-    /// Route, price and (for priced routes) check the payment.
+    /// Route, price and (for priced routes) check the payment: the steps of `request_filter`.
     async fn decide(
         &self,
         snapshot: &Snapshot,
         facts: &RequestFacts,
         ctx: &mut RequestCtx,
     ) -> Step {
-        if facts.ambiguous_path {
-            ctx.outcome = Outcome::BadRequest;
-            return Step::Reply(Reply::error(
-                400,
-                "ambiguous_path",
-                "encoded '/' and '\\' are not accepted in the path",
-            ));
-        }
-        if let Some(method) = &facts.preflight_method
-            && let Some(m) = snapshot.routes.find(method, &facts.host, &facts.path)
-            && matches!(m.policy.pricing, Pricing::Paid(_))
+        if let Some(step) = refuse_ambiguous(facts, ctx).or_else(|| preflight(snapshot, facts, ctx))
         {
-            ctx.route = Some(m.policy.clone());
-            ctx.outcome = Outcome::Preflight;
-            return Step::Reply(Reply::preflight(&format!("{method}, OPTIONS")));
+            return step;
         }
-        let Some(found) = snapshot
-            .routes
-            .find(&facts.method, &facts.host, &facts.path)
-        else {
-            ctx.origin = snapshot.default_origin.clone();
-            ctx.outcome = if ctx.origin.is_some() {
-                Outcome::Free
-            } else {
-                Outcome::NoRoute
-            };
-            return match ctx.origin {
-                Some(_) => Step::Forward,
-                None => Step::Reply(Reply::error(
-                    404,
-                    "no_route",
-                    "no route matches this request",
-                )),
-            };
+        let route = match route(snapshot, facts, ctx) {
+            Ok(route) => route,
+            Err(step) => return step,
         };
-        let route: Arc<Route> = found.policy.clone();
-        ctx.origin = Some(route.origin.clone());
-        ctx.route = Some(route.clone());
+        self.price(snapshot, &route, facts, ctx).await
+    }
+
+    /// Free routes go on; OPTIONS is never charged; priced routes need a valid payment.
+    async fn price(
+        &self,
+        snapshot: &Snapshot,
+        route: &Route,
+        facts: &RequestFacts,
+        ctx: &mut RequestCtx,
+    ) -> Step {
         let Pricing::Paid(challenge) = &route.pricing else {
             ctx.outcome = Outcome::Free;
             return Step::Forward;
         };
         if facts.method == "OPTIONS" {
-            ctx.outcome = Outcome::Preflight; // OPTIONS is never charged
+            ctx.outcome = Outcome::Preflight;
             return Step::Forward;
         }
         let who = identity::classify(facts);
@@ -117,6 +99,19 @@ impl Gateway {
             snapshot.max_payment_header_bytes,
         )
         .await;
+        self.answer(verdict, route, challenge, facts, who, ctx)
+    }
+
+    /// Turns the paywall's verdict into the next step.
+    fn answer(
+        &self,
+        verdict: Verdict,
+        route: &Route,
+        challenge: &Challenge,
+        facts: &RequestFacts,
+        who: Requester,
+        ctx: &mut RequestCtx,
+    ) -> Step {
         match verdict {
             Verdict::Paid(paid) => {
                 ctx.payment = Some(*paid);
@@ -139,11 +134,9 @@ impl Gateway {
             }
             Verdict::TooLarge { len, max } => {
                 ctx.outcome = Outcome::BadRequest;
-                Step::Reply(Reply::error(
-                    431,
-                    "payment_header_too_large",
-                    &format!("the payment header is {len} bytes; at most {max} are accepted"),
-                ))
+                let message =
+                    format!("the payment header is {len} bytes; at most {max} are accepted");
+                Step::Reply(Reply::error(431, "payment_header_too_large", &message))
             }
             Verdict::Unavailable(e) => {
                 ctx.outcome = Outcome::Unavailable;
@@ -198,6 +191,59 @@ impl Gateway {
         }
         reply.send(session, facts.is_head).await
     }
+}
+
+/// An encoded `/` or a `\\` could name one resource here and another at the origin: 400.
+fn refuse_ambiguous(facts: &RequestFacts, ctx: &mut RequestCtx) -> Option<Step> {
+    facts.ambiguous_path.then(|| {
+        ctx.outcome = Outcome::BadRequest;
+        let message = "encoded '/' and '\\' are not accepted in the path";
+        Step::Reply(Reply::error(400, "ambiguous_path", message))
+    })
+}
+
+/// A CORS preflight for a priced route is answered here: never charged, never forwarded.
+fn preflight(snapshot: &Snapshot, facts: &RequestFacts, ctx: &mut RequestCtx) -> Option<Step> {
+    let method = facts.preflight_method.as_ref()?;
+    let m = snapshot.routes.find(method, &facts.host, &facts.path)?;
+    if !matches!(m.policy.pricing, Pricing::Paid(_)) {
+        return None;
+    }
+    ctx.route = Some(m.policy.clone());
+    ctx.outcome = Outcome::Preflight;
+    Some(Step::Reply(Reply::preflight(&format!("{method}, OPTIONS"))))
+}
+
+/// The first matching route; no route → the default origin (free), or 404 without one.
+fn route(
+    snapshot: &Snapshot,
+    facts: &RequestFacts,
+    ctx: &mut RequestCtx,
+) -> Result<Arc<Route>, Step> {
+    let Some(found) = snapshot
+        .routes
+        .find(&facts.method, &facts.host, &facts.path)
+    else {
+        ctx.origin = snapshot.default_origin.clone();
+        return Err(match ctx.origin {
+            Some(_) => {
+                ctx.outcome = Outcome::Free;
+                Step::Forward
+            }
+            None => {
+                ctx.outcome = Outcome::NoRoute;
+                Step::Reply(Reply::error(
+                    404,
+                    "no_route",
+                    "no route matches this request",
+                ))
+            }
+        });
+    };
+    let route = found.policy.clone();
+    ctx.origin = Some(route.origin.clone());
+    ctx.route = Some(route.clone());
+    Ok(route)
 }
 
 #[async_trait]

@@ -143,7 +143,7 @@ async fn facilitator_http_500_on_settle_keeps_the_claim() {
         .header(&s.header, &s.value)
         .send()
         .await
-        .expect("send");
+        .unwrap_or_else(|e| panic!("second send: {e:?}\n{}", gw.log()));
     assert_eq!(again.status(), 402);
     assert_eq!(stack.origin_log(&prefix).await.len(), 1);
 }
