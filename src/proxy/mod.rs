@@ -401,9 +401,10 @@ impl ProxyHttp for Gateway {
             }
         };
         if code > 0 && session.response_written().is_none() {
-            // Pingora closes the connection after a failed proxy: say so, or a client may reuse it.
-            let mut reply = reply;
-            reply.headers.push(("Connection", "close".into()));
+            // Pingora closes the connection after a failed proxy. Turn keepalive off first, so the
+            // response says `Connection: close` (Pingora writes that header from this state) and
+            // no client sends its next request on a socket about to close.
+            session.set_keepalive(None);
             let head_only = session.req_header().method == http::Method::HEAD;
             if let Err(err) = reply.send(session, head_only).await {
                 tracing::debug!("could not send the error response: {err}");

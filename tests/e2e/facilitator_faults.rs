@@ -135,6 +135,11 @@ async fn facilitator_http_500_on_settle_keeps_the_claim() {
         .await
         .expect("send");
     assert_eq!(first.status(), 402);
+    assert_eq!(
+        first.headers()["connection"],
+        "close",
+        "the gateway closes after a failed proxy"
+    );
     let settlement = decode_b64_json(first.headers()["payment-response"].to_str().expect("ascii"));
     assert_eq!(settlement["success"], false);
     // Outcome unknown: the same authorization must not reach the origin a second time.
