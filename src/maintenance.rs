@@ -1,5 +1,6 @@
 //! Background work off the request path, as one Pingora background service: config watching and
-//! SIGHUP reloads, the replay-set sweep, origin health checks, and the facilitator `/supported` cache.
+//! SIGHUP reloads, freeing replaced config snapshots, the replay-set sweep, origin health checks,
+//! and the facilitator `/supported` cache.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,6 +81,7 @@ impl BackgroundService for Maintenance {
                 }
             }
             health_runs.retain(|(k, _)| k.starts_with(&format!("{}#", snapshot.version)));
+            self.config.free_retired();
             let swept = self.guard.sweep(self.clock.now_secs()).await;
             if swept > 0 {
                 tracing::debug!(swept, "expired payment claims forgotten");

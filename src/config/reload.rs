@@ -29,6 +29,9 @@ pub struct LiveConfig {
     current: ArcSwap<Snapshot>,
     last_error: ArcSwap<Option<ReloadError>>,
     next_version: AtomicU64,
+    /// Replaced snapshots, freed by the maintenance service once no request holds them: freeing a
+    /// 10,000-route table takes ~10 ms, which must not land on a request thread.
+    retired: std::sync::Mutex<Vec<Arc<Snapshot>>>,
     clock: Arc<dyn Clock>,
     /// Called after each attempt with `Ok(version)` or `Err(())`, for metrics.
     on_reload: Box<dyn Fn(Result<u64, ()>) + Send + Sync>,
@@ -48,6 +51,7 @@ impl LiveConfig {
             current: ArcSwap::from_pointee(first),
             last_error: ArcSwap::from_pointee(None),
             next_version: AtomicU64::new(next),
+            retired: std::sync::Mutex::new(Vec::new()),
             clock,
             on_reload,
         }
@@ -92,7 +96,10 @@ impl LiveConfig {
                     );
                 }
                 self.next_version.fetch_add(1, Ordering::SeqCst);
-                self.current.store(Arc::new(next));
+                let replaced = self.current.swap(Arc::new(next));
+                if let Ok(mut retired) = self.retired.lock() {
+                    retired.push(replaced);
+                }
                 self.last_error.store(Arc::new(None));
                 tracing::info!(version, path = %self.path.display(), "config reloaded");
                 (self.on_reload)(Ok(version));
@@ -112,6 +119,20 @@ impl LiveConfig {
                 Err(message)
             }
         }
+    }
+
+    /// Frees replaced snapshots that no request uses any more; returns how many are still held.
+    pub fn free_retired(&self) -> usize {
+        let done: Vec<Arc<Snapshot>> = match self.retired.lock() {
+            Ok(mut retired) => {
+                let (free, held) = retired.drain(..).partition(|s| Arc::strong_count(s) == 1);
+                *retired = held;
+                free
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(done); // here, on the maintenance thread, outside the lock
+        self.retired.lock().map_or(0, |r| r.len())
     }
 
     /// Reloads on every change to the file and on SIGHUP, until the process ends.

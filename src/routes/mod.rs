@@ -1,14 +1,15 @@
 //! Route table for the reverse proxy: operators list routes in order, and the FIRST
 //! route whose host, method and path patterns all match a request wins. This file
 //! holds the public API (`RouteSpec`, `RouteTableBuilder`, `RouteTable`, `RouteMatch`,
-//! `Params`) and the index that makes `find` sub-linear without changing
+//! `Params`) and the index that makes `find` (and `unreachable`) sub-linear without changing
 //! first-match semantics: routes are partitioned by host pattern (any / exact /
 //! `*.suffix`, looked up by hash), and each partition is a segment trie whose nodes
 //! record the routes ending there; `find` walks every trie the request host can
 //! reach, backtracking over literal and single-segment children, and keeps the
 //! smallest route index whose methods also match, pruning subtrees that only hold
 //! larger indices. `find` does not allocate unless a route has more than four
-//! `:params`. Shadowing analysis (`unreachable`) lives here too.
+//! `:params`. Shadowing analysis (`unreachable`) lives here too and walks the same
+//! index, with a route's own pattern as the request.
 
 mod matcher;
 #[cfg(test)]
@@ -237,8 +238,54 @@ impl<P> RouteTable<P> {
     /// Indices of routes that can never match because an earlier route matches every
     /// request they match (shadowing), each with the index of the first earlier route
     /// that shadows it. Conservative: only certain shadowing by a single earlier route
-    /// is reported (a route covered only by the union of several is not). O(n²).
+    /// is reported (a route covered only by the union of several is not).
+    ///
+    /// Uses the index: a route can only be covered by routes in the host partitions
+    /// whose pattern covers its host (any; its exact host; `*.s` for each suffix `s`
+    /// of its host), and within a partition only by routes on the trie paths its own
+    /// pattern walks (a literal segment follows the same literal and the `:param`/`*`
+    /// child, a `:param`/`*` segment only the `:param`/`*` child, and a `**` tail only
+    /// meets earlier `**` tails). Each candidate is confirmed with the full `covers`
+    /// check, smallest index first with `min` pruning as in `find`, so the result is
+    /// the quadratic definition's. Roughly linear in the table size for tables whose
+    /// routes do not pile up on one node.
     pub fn unreachable(&self) -> Vec<(usize, usize)> {
+        let idx = &self.index;
+        let mut out = Vec::new();
+        for (b, target) in (0u32..).zip(&self.rules) {
+            let cover = Cover {
+                rules: &self.rules,
+                target,
+            };
+            let segments = &target.path.segments[..];
+            let mut best = b;
+            let mut search = |trie: &Trie| trie.cover_search(0, segments, &cover, &mut best);
+            match &target.host {
+                HostPattern::Any => {}
+                HostPattern::Exact(name) => {
+                    host_tries(&idx.exact, name).for_each(&mut search);
+                    for suffix in wildcard_suffixes(name) {
+                        host_tries(&idx.suffix, suffix).for_each(&mut search);
+                    }
+                }
+                HostPattern::Suffix(name) => {
+                    host_tries(&idx.suffix, name).for_each(&mut search);
+                    for suffix in wildcard_suffixes(name) {
+                        host_tries(&idx.suffix, suffix).for_each(&mut search);
+                    }
+                }
+            }
+            search(&idx.any);
+            if best < b {
+                out.push((b as usize, best as usize));
+            }
+        }
+        out
+    }
+
+    /// Reference implementation of [`Self::unreachable`]: every pair, O(n²).
+    #[cfg(test)]
+    fn unreachable_quadratic(&self) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
         for (b, later) in self.rules.iter().enumerate() {
             if let Some(a) = self.rules[..b].iter().position(|r| r.covers(later)) {
@@ -484,6 +531,38 @@ impl Literals {
     }
 }
 
+/// The suffixes `s` of `host` that a `*.s` pattern matches it by: the text after each
+/// `.` that is not the first byte (as in `find`'s suffix scan).
+fn wildcard_suffixes(host: &str) -> impl Iterator<Item = &str> + '_ {
+    host.bytes()
+        .enumerate()
+        .skip(1)
+        .filter(|&(_, b)| b == b'.')
+        .map(move |(i, _)| &host[i + 1..])
+}
+
+/// State of one shadowing query: which earlier route covers `target`?
+struct Cover<'a> {
+    rules: &'a [Rule],
+    target: &'a Rule,
+}
+
+impl Cover<'_> {
+    /// Lowers `best` to the first id in the ascending `ids` (below `best`) whose route
+    /// covers the target.
+    fn take_first(&self, ids: &[u32], best: &mut u32) {
+        for &id in ids {
+            if id >= *best {
+                return;
+            }
+            if self.rules[id as usize].covers(self.target) {
+                *best = id;
+                return;
+            }
+        }
+    }
+}
+
 /// Per-request state shared by all trie walks.
 struct Search<'a> {
     rules: &'a [Rule],
@@ -551,6 +630,39 @@ impl Trie {
                 }
                 if let Some(child) = n.single {
                     self.search(child as usize, after, s, best);
+                }
+            }
+        }
+    }
+
+    /// Like `search`, with the target route's path pattern (`rest`: its segments not
+    /// yet consumed) as the request: collects the routes whose pattern covers it. A
+    /// route ending here covers it only when the target has no `**` tail; the
+    /// target's `:param`/`*` segments can only be covered by `:param`/`*` children.
+    fn cover_search(&self, node: usize, rest: &[Segment], c: &Cover<'_>, best: &mut u32) {
+        let Some(n) = self.nodes.get(node) else {
+            return;
+        };
+        if n.min >= *best {
+            return;
+        }
+        if !n.tails.is_empty() {
+            c.take_first(&n.tails, best);
+        }
+        match rest.split_first() {
+            None => {
+                if !c.target.path.tail {
+                    c.take_first(&n.ends, best);
+                }
+            }
+            Some((seg, after)) => {
+                if let Segment::Literal(lit) = seg
+                    && let Some(child) = n.literals.get(lit)
+                {
+                    self.cover_search(child as usize, after, c, best);
+                }
+                if let Some(child) = n.single {
+                    self.cover_search(child as usize, after, c, best);
                 }
             }
         }

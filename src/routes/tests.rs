@@ -639,3 +639,79 @@ fn unreachable_is_sound() {
         }
     }
 }
+
+#[test]
+fn unreachable_matches_quadratic_reference() {
+    // Hosts with nested suffixes, case and trailing-dot variants of the same name, and
+    // an IPv6 literal, so every host partition can cover another.
+    const HOSTS: [&str; 14] = [
+        "*",
+        "*",
+        "*",
+        "a.com",
+        "A.com.",
+        "b.a.com",
+        "x.b.a.com",
+        "*.a.com",
+        "*.b.a.com",
+        "*.com",
+        "*.A.COM",
+        "[::1]",
+        "c.org",
+        "*.c.org",
+    ];
+    const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PURGE", "MKCOL", "*"];
+    let mut rng = Rng(0xc0ffee);
+    let (mut pairs, mut later_coverer) = (0, 0);
+    for (round, n_routes) in [1, 2, 5, 20, 100, 400, 1000, 2500].into_iter().enumerate() {
+        for _ in 0..if n_routes < 100 { 50 } else { 2 } {
+            let mut b = RouteTableBuilder::new();
+            for i in 0..n_routes {
+                let methods: Vec<&str> = (0..rng.below(3)).map(|_| rng.pick(&METHODS)).collect();
+                let path = random_pattern(&mut rng, i + round);
+                b.push(spec(rng.pick(&HOSTS), &methods, &path), i).unwrap();
+            }
+            let t = b.build();
+            let fast = t.unreachable();
+            let slow = t.unreachable_quadratic();
+            assert_eq!(fast, slow, "round {round}, {n_routes} routes");
+            pairs += fast.len();
+            // Pairs whose route is also covered by a later (but still earlier than it)
+            // route: the reported one must be the first.
+            later_coverer += fast
+                .iter()
+                .filter(|&&(b, a)| (a + 1..b).any(|x| t.rules[x].covers(&t.rules[b])))
+                .count();
+        }
+    }
+    assert!(pairs > 1000, "{pairs} shadowed pairs");
+    assert!(
+        later_coverer > 100,
+        "{later_coverer} pairs with several coverers"
+    );
+}
+
+#[test]
+fn unreachable_on_fixed_tables_matches_reference() {
+    let t = table(&[
+        ("*", &["*"], "/**"),
+        ("*", &["GET"], "/a/**"),
+        ("*.a.com", &["*"], "/x/:id"),
+        ("b.a.com", &["GET"], "/x/y"),
+        ("B.A.COM", &["GET"], "/x/:q"),
+        ("*.b.a.com", &["GET"], "/x/*/**"),
+        ("[::1]", &[], "/"),
+    ]);
+    assert_eq!(t.unreachable(), t.unreachable_quadratic());
+    assert_eq!(t.unreachable().len(), 6);
+    let t = table(&[
+        ("b.a.com", &["GET"], "/x/:q"),
+        ("*.a.com", &["GET"], "/x/y/**"),
+        ("*.b.a.com", &["GET"], "/x/y/z"),
+        ("*.a.com", &["GET", "POST"], "/x/*"),
+        ("b.a.com", &["GET"], "/x/y"),
+        ("b.a.com", &["GET"], "/x/y/**"),
+    ]);
+    assert_eq!(t.unreachable(), [(2, 1), (4, 0), (5, 1)]);
+    assert_eq!(t.unreachable(), t.unreachable_quadratic());
+}

@@ -20,6 +20,23 @@ pub struct PaymentKey {
     pub nonce: B256,
 }
 
+impl PaymentKey {
+    /// A 16-byte digest of the key (keccak-256, truncated): what stores keep instead of the
+    /// 80-byte key. Nobody can aim a collision at another payer's payment (2^128 work), and a
+    /// payer colliding two of their own payments only refuses their own second one.
+    pub fn digest(&self) -> [u8; 16] {
+        let mut bytes = [0u8; 80];
+        bytes[..8].copy_from_slice(&self.chain_id.to_be_bytes());
+        bytes[8..28].copy_from_slice(self.asset.as_slice());
+        bytes[28..48].copy_from_slice(self.payer.as_slice());
+        bytes[48..80].copy_from_slice(self.nonce.as_slice());
+        let hash = alloy_primitives::keccak256(bytes);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&hash[..16]);
+        out
+    }
+}
+
 /// A store failure (a remote store may be unreachable; the memory store never fails).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("payment store unavailable: {0}")]
