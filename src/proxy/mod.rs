@@ -2,15 +2,15 @@
 //!
 //! | phase | step |
 //! |---|---|
-//! | `request_filter` | snapshot → facts → route → preflight / free → who is asking (`identity`) → `paywall::decide` → reply or go on; a static origin is served here |
+//! | `request_filter` | snapshot → facts → `steps::decide` (ambiguous path → preflight → route → free / who is asking (`identity`) / `paywall::decide`) → reply or go on; a static origin is served here (`steps::serve_local`) |
 //! | `upstream_peer` | the route's origin pool (`forward::peer`) |
 //! | `upstream_request_filter` | strip payment headers, set `X402-*` and `X-Forwarded-*` (`forward::rewrite`) |
 //! | `response_filter` | `settle::after_origin`: settle before the first byte goes out, add `PAYMENT-RESPONSE` |
 //! | `fail_to_proxy` | settlement failed → 402; origin unreachable → 502/503 (`respond`) |
 //! | `logging` | give back unsettled claims, metrics, access log |
 //!
-//! This module orchestrates; protocol detail lives in `x402/`, `evm/`, decisions in `paywall.rs`
-//! and `settle.rs`, responses in `respond.rs`.
+//! This module orchestrates; protocol detail lives in `x402/`, `evm/`, decisions in `steps.rs`,
+//! `paywall.rs` and `settle.rs`, responses in `respond.rs`.
 
 pub mod ctx;
 mod forward;
@@ -21,6 +21,7 @@ mod paywall_page;
 pub mod request;
 pub mod respond;
 mod settle;
+mod steps;
 
 use std::sync::Arc;
 
@@ -31,219 +32,18 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::config::reload::LiveConfig;
-use crate::snapshot::{OriginKind, Pricing, Route, Snapshot};
-use crate::x402::challenge::Challenge;
-use crate::x402::reason::Rejection;
+use crate::snapshot::{OriginKind, Pricing};
 use ctx::{Outcome, PaymentState, RequestCtx};
-use identity::Requester;
-use paywall::{Payments, Verdict};
+use paywall::Payments;
 use request::RequestFacts;
 use respond::{EXPOSE_HEADERS, Reply};
 use settle::SettleOutcome;
+use steps::Step;
 
 /// The x402 gateway proxy.
 pub struct Gateway {
     pub config: Arc<LiveConfig>,
     pub payments: Payments,
-}
-
-/// What `request_filter` decided.
-enum Step {
-    Forward,
-    Reply(Reply),
-}
-
-impl Gateway {
-    /// Route, price and (for priced routes) check the payment: the steps of `request_filter`.
-    async fn decide(
-        &self,
-        snapshot: &Snapshot,
-        facts: &RequestFacts,
-        ctx: &mut RequestCtx,
-    ) -> Step {
-        if let Some(step) = refuse_ambiguous(facts, ctx).or_else(|| preflight(snapshot, facts, ctx))
-        {
-            return step;
-        }
-        let route = match route(snapshot, facts, ctx) {
-            Ok(route) => route,
-            Err(step) => return step,
-        };
-        self.price(snapshot, &route, facts, ctx).await
-    }
-
-    /// Free routes go on; OPTIONS is never charged; priced routes need a valid payment.
-    async fn price(
-        &self,
-        snapshot: &Snapshot,
-        route: &Route,
-        facts: &RequestFacts,
-        ctx: &mut RequestCtx,
-    ) -> Step {
-        let Pricing::Paid(challenge) = &route.pricing else {
-            ctx.outcome = Outcome::Free;
-            return Step::Forward;
-        };
-        if facts.method == "OPTIONS" {
-            ctx.outcome = Outcome::Preflight;
-            return Step::Forward;
-        }
-        let who = identity::classify(facts);
-        let verdict = paywall::decide(
-            &self.payments,
-            snapshot.verifier.as_ref(),
-            challenge,
-            facts.payment_signature.as_deref(),
-            facts.x_payment.as_deref(),
-            &facts.resource_url,
-            snapshot.max_payment_header_bytes,
-        )
-        .await;
-        self.answer(verdict, route, challenge, facts, who, ctx)
-    }
-
-    /// Turns the paywall's verdict into the next step.
-    fn answer(
-        &self,
-        verdict: Verdict,
-        route: &Route,
-        challenge: &Challenge,
-        facts: &RequestFacts,
-        who: Requester,
-        ctx: &mut RequestCtx,
-    ) -> Step {
-        match verdict {
-            Verdict::Paid(paid) => {
-                ctx.payment = Some(*paid);
-                ctx.outcome = Outcome::Paid;
-                Step::Forward
-            }
-            Verdict::Challenge(why) => {
-                ctx.outcome = Outcome::Challenged(why.label());
-                self.payments
-                    .metrics
-                    .challenges
-                    .with_label_values(&[&route.name])
-                    .inc();
-                if !matches!(why, Rejection::PaymentRequired) {
-                    tracing::info!(route = %route.name, reason = %why.reason(false), "payment refused: {why}");
-                }
-                // A browser asking without a payment gets the paywall page; a failed payment gets JSON.
-                let page = who == Requester::Browser && matches!(why, Rejection::PaymentRequired);
-                Step::Reply(Reply::challenge(challenge, &facts.resource_url, &why, page))
-            }
-            Verdict::TooLarge { len, max } => {
-                ctx.outcome = Outcome::BadRequest;
-                let message =
-                    format!("the payment header is {len} bytes; at most {max} are accepted");
-                Step::Reply(Reply::error(431, "payment_header_too_large", &message))
-            }
-            Verdict::Unavailable(e) => {
-                ctx.outcome = Outcome::Unavailable;
-                tracing::warn!(route = %route.name, "payment verifier unavailable: {e}");
-                Step::Reply(Reply::error(
-                    503,
-                    "facilitator_unavailable",
-                    "payments cannot be verified right now; nothing was charged, try again shortly",
-                ))
-            }
-        }
-    }
-
-    /// Serves a request whose origin is the gateway's own directory, settling like an upstream.
-    async fn serve_local(
-        &self,
-        root: &std::path::Path,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        facts: &RequestFacts,
-    ) -> pingora::Result<()> {
-        let local = local::serve(root, &facts.method, &facts.path).await;
-        let mut reply = Reply {
-            status: local.status,
-            headers: vec![("Content-Type", local.content_type.to_string())],
-            body: local.body,
-        };
-        if let Some(paid) = ctx.payment.as_mut() {
-            let settler = ctx.snapshot.as_ref().map(|s| s.settler.clone());
-            if let Some(settler) = settler {
-                match settle::after_origin(&self.payments, settler.as_ref(), paid, local.status)
-                    .await
-                {
-                    SettleOutcome::Settled(r) => {
-                        let (name, value) = r.header(paid.version);
-                        reply.headers.push((name, value));
-                        reply.headers.push(("Cache-Control", "no-store".into()));
-                        reply
-                            .headers
-                            .push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
-                    }
-                    SettleOutcome::NotCharged => ctx.outcome = Outcome::OriginError,
-                    SettleOutcome::Failed(r) => {
-                        ctx.outcome = Outcome::SettleFailed;
-                        if let Some(Pricing::Paid(c)) = ctx.route.as_ref().map(|r| &r.pricing) {
-                            reply =
-                                Reply::settlement_failed(c, &ctx.resource_url, &r, paid.version);
-                        }
-                    }
-                }
-            }
-        }
-        reply.send(session, facts.is_head).await
-    }
-}
-
-/// An encoded `/` or a `\\` could name one resource here and another at the origin: 400.
-fn refuse_ambiguous(facts: &RequestFacts, ctx: &mut RequestCtx) -> Option<Step> {
-    facts.ambiguous_path.then(|| {
-        ctx.outcome = Outcome::BadRequest;
-        let message = "encoded '/' and '\\' are not accepted in the path";
-        Step::Reply(Reply::error(400, "ambiguous_path", message))
-    })
-}
-
-/// A CORS preflight for a priced route is answered here: never charged, never forwarded.
-fn preflight(snapshot: &Snapshot, facts: &RequestFacts, ctx: &mut RequestCtx) -> Option<Step> {
-    let method = facts.preflight_method.as_ref()?;
-    let m = snapshot.routes.find(method, &facts.host, &facts.path)?;
-    if !matches!(m.policy.pricing, Pricing::Paid(_)) {
-        return None;
-    }
-    ctx.route = Some(m.policy.clone());
-    ctx.outcome = Outcome::Preflight;
-    Some(Step::Reply(Reply::preflight(&format!("{method}, OPTIONS"))))
-}
-
-/// The first matching route; no route → the default origin (free), or 404 without one.
-fn route(
-    snapshot: &Snapshot,
-    facts: &RequestFacts,
-    ctx: &mut RequestCtx,
-) -> Result<Arc<Route>, Step> {
-    let Some(found) = snapshot
-        .routes
-        .find(&facts.method, &facts.host, &facts.path)
-    else {
-        ctx.origin = snapshot.default_origin.clone();
-        return Err(match ctx.origin {
-            Some(_) => {
-                ctx.outcome = Outcome::Free;
-                Step::Forward
-            }
-            None => {
-                ctx.outcome = Outcome::NoRoute;
-                Step::Reply(Reply::error(
-                    404,
-                    "no_route",
-                    "no route matches this request",
-                ))
-            }
-        });
-    };
-    let route = found.policy.clone();
-    ctx.origin = Some(route.origin.clone());
-    ctx.route = Some(route.clone());
-    Ok(route)
 }
 
 #[async_trait]

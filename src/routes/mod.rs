@@ -11,15 +11,18 @@
 //! `:params`. Shadowing analysis (`unreachable`) lives here too and walks the same
 //! index, with a route's own pattern as the request.
 
+mod fxhash;
 mod matcher;
+mod params;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
+use fxhash::{FxBuild, host_hash};
 use matcher::{HostPattern, MethodKey, MethodSet, PathPattern, Segment, host_without_port};
 pub use matcher::{PatternError, normalize_path};
+pub use params::Params;
 
 /// One route as the operator writes it.
 #[derive(Debug, Clone, Copy)]
@@ -296,128 +299,15 @@ impl<P> RouteTable<P> {
     }
 }
 
-// ---------------------------------------------------------------- params
-
-const INLINE_PARAMS: usize = 4;
-
-/// `:param` captures of a match, in pattern order. Up to four are stored inline
-/// (no heap allocation); more spill to a `Vec`.
-#[derive(Debug, Clone, Default)]
-pub struct Params<'t, 'p> {
-    inline: [(&'t str, &'p str); INLINE_PARAMS],
-    len: usize,
-    spill: Vec<(&'t str, &'p str)>,
-}
-
-impl<'t, 'p> Params<'t, 'p> {
-    fn new() -> Self {
-        Self::default()
-    }
-
-    fn push(&mut self, name: &'t str, value: &'p str) {
-        if let Some(slot) = self.inline.get_mut(self.len) {
-            *slot = (name, value);
-        } else {
-            self.spill.push((name, value));
-        }
-        self.len += 1;
-    }
-
-    /// The value captured for `:name`.
-    pub fn get(&self, name: &str) -> Option<&'p str> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// `(name, value)` pairs in pattern order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'t str, &'p str)> + '_ {
-        let inline = &self.inline[..self.len.min(INLINE_PARAMS)];
-        inline.iter().chain(&self.spill).copied()
-    }
-}
-
 // ---------------------------------------------------------------- index
 
 /// Route id meaning "no route yet"; also the exclusive upper bound on ids.
 const NONE: u32 = u32::MAX;
 
-/// FxHash-style hasher: fast for short keys. Keys are operator-chosen route
-/// literals, so hash flooding by clients is not a concern (they only look up).
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0xf135_7aea_2e62_a9c5);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-}
-
-type FxBuild = BuildHasherDefault<FxHasher>;
-
 /// Host name → trie, keyed by an ASCII-case-insensitive hash so a request host
 /// can be looked up without lowercasing it into a buffer. Collisions are resolved
 /// by the stored (lowercase) names.
 type HostMap = HashMap<u64, Vec<(Box<str>, Trie)>, FxBuild>;
-
-/// ASCII-case-insensitive hash: Fx over 8-byte words with bit 5 of every byte set
-/// (which lowercases ASCII letters and merges a few punctuation pairs; the name
-/// comparison after lookup sorts those out).
-fn host_hash(name: &str) -> u64 {
-    const CASE: u64 = 0x2020_2020_2020_2020;
-    let mut h = FxHasher::default();
-    let mut chunks = name.as_bytes().chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h.add(u64::from_le_bytes(word) | CASE);
-    }
-    let rest = chunks.remainder();
-    let mut word = [0u8; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    h.add((u64::from_le_bytes(word) | CASE) ^ rest.len() as u64);
-    h.finish()
-}
 
 fn host_tries<'a>(map: &'a HostMap, host: &'a str) -> impl Iterator<Item = &'a Trie> + 'a {
     map.get(&host_hash(host))
