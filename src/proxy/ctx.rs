@@ -76,6 +76,8 @@ pub struct PaidRequest {
     pub payload: serde_json::Value,
     /// The matched requirement in the payload's protocol version.
     pub requirements: serde_json::Value,
+    /// The authorization's `validBefore`: settling later than this cannot succeed.
+    pub valid_before: u64,
     pub state: PaymentState,
 }
 

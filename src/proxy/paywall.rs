@@ -112,6 +112,7 @@ pub async fn decide(
                 asset: offer.v2.asset.clone(),
                 payload: header.raw().clone(),
                 requirements,
+                valid_before: auth.valid_before,
                 state: PaymentState::Verified,
             }))
         }

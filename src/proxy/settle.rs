@@ -3,9 +3,10 @@
 //! Origin status < 400 → settle (retrying once on `settlement_pending`, spec §5.4) → `PAYMENT-RESPONSE`;
 //! origin status ≥ 400 → release the claim, charge nothing; settlement refused → 402 instead of the
 //! origin's body. A settlement whose outcome is unknown keeps its claim until `validBefore`, so the
-//! same authorization can never reach the origin twice.
+//! same authorization can never reach the origin twice. A settlement is never awaited past the
+//! authorization's `validBefore` (spec §10.9): after it, the transfer can no longer land.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::ctx::{PaidRequest, PaymentState};
 use super::paywall::Payments;
@@ -41,10 +42,15 @@ pub async fn after_origin(
         payment_payload: &paid.payload,
         payment_requirements: &paid.requirements,
     };
-    let mut result = timed_settle(payments, settler, &request).await;
+    let deadline = Duration::from_secs(
+        paid.valid_before
+            .saturating_sub(payments.clock.now_secs())
+            .max(1),
+    );
+    let mut result = timed_settle(payments, settler, &request, deadline).await;
     if matches!(&result, Ok(r) if r.is_pending()) {
         // The facilitator reconciles an identical repeat without broadcasting again.
-        result = timed_settle(payments, settler, &request).await;
+        result = timed_settle(payments, settler, &request, deadline).await;
     }
     match result {
         Ok(r) if r.success => {
@@ -93,9 +99,16 @@ async fn timed_settle(
     payments: &Payments,
     settler: &dyn Settler,
     request: &FacilitatorRequest<'_>,
+    deadline: Duration,
 ) -> Result<SettleResponse, FacilitatorError> {
     let started = Instant::now();
-    let result = settler.settle(request).await;
+    let result = tokio::time::timeout(deadline, settler.settle(request))
+        .await
+        .unwrap_or_else(|_| {
+            Err(FacilitatorError::Unreachable(
+                "no settlement before the authorization's validBefore".into(),
+            ))
+        });
     let label = match &result {
         Ok(r) if r.success => "ok",
         Ok(_) => "invalid",
@@ -106,3 +119,6 @@ async fn timed_settle(
         .facilitator("settle", label, started.elapsed().as_secs_f64());
     result
 }
+
+#[cfg(test)]
+mod tests;

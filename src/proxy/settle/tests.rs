@@ -1,0 +1,151 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use alloy_primitives::{Address, B256};
+use async_trait::async_trait;
+
+use super::*;
+use crate::admin::Metrics;
+use crate::clock::FixedClock;
+use crate::store::{MemoryReplayGuard, PaymentKey, ReplayGuard};
+use crate::x402::Version;
+
+const NOW: u64 = 1_000_000;
+
+/// A settler that answers from a script, one answer per call; `None` never answers.
+struct Scripted(Vec<Option<SettleResponse>>, AtomicUsize);
+
+#[async_trait]
+impl Settler for Scripted {
+    async fn settle(&self, _: &FacilitatorRequest<'_>) -> Result<SettleResponse, FacilitatorError> {
+        let i = self.1.fetch_add(1, Ordering::SeqCst);
+        match self.0.get(i).cloned().flatten() {
+            Some(r) => Ok(r),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+fn answer(success: bool, reason: Option<&str>) -> SettleResponse {
+    SettleResponse {
+        success,
+        error_reason: reason.map(str::to_string),
+        error_message: None,
+        payer: None,
+        transaction: if success {
+            "0xabc".into()
+        } else {
+            String::new()
+        },
+        network: "eip155:84532".into(),
+        amount: None,
+    }
+}
+
+async fn setup(valid_before: u64) -> (Payments, PaidRequest) {
+    let guard = Arc::new(MemoryReplayGuard::new());
+    let key = PaymentKey {
+        chain_id: 84532,
+        asset: Address::repeat_byte(1),
+        payer: Address::repeat_byte(2),
+        nonce: B256::repeat_byte(3),
+    };
+    assert!(guard.claim(&key, valid_before, NOW).await.unwrap());
+    let payments = Payments {
+        guard,
+        clock: Arc::new(FixedClock(NOW)),
+        metrics: Arc::new(Metrics::new().unwrap()),
+    };
+    let paid = PaidRequest {
+        key,
+        version: Version::V2,
+        payer: Address::repeat_byte(2).to_checksum(None),
+        amount: "1000".into(),
+        network: "eip155:84532".into(),
+        asset: Address::repeat_byte(1).to_checksum(None),
+        payload: serde_json::json!({}),
+        requirements: serde_json::json!({}),
+        valid_before,
+        state: PaymentState::Verified,
+    };
+    (payments, paid)
+}
+
+async fn claimable(payments: &Payments, paid: &PaidRequest) -> bool {
+    payments
+        .guard
+        .claim(&paid.key, paid.valid_before, NOW)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn origin_errors_release_the_claim_and_charge_nothing() {
+    let (payments, mut paid) = setup(NOW + 300).await;
+    let settler = Scripted(vec![], AtomicUsize::new(0));
+    let outcome = after_origin(&payments, &settler, &mut paid, 503).await;
+    assert!(matches!(outcome, SettleOutcome::NotCharged));
+    assert_eq!(settler.1.load(Ordering::SeqCst), 0, "never asked to settle");
+    assert!(claimable(&payments, &paid).await, "released");
+}
+
+#[tokio::test]
+async fn settlement_pending_is_retried_once() {
+    let (payments, mut paid) = setup(NOW + 300).await;
+    let settler = Scripted(
+        vec![
+            Some(answer(false, Some("settlement_pending"))),
+            Some(answer(true, None)),
+        ],
+        AtomicUsize::new(0),
+    );
+    let outcome = after_origin(&payments, &settler, &mut paid, 200).await;
+    assert!(matches!(outcome, SettleOutcome::Settled(r) if r.transaction == "0xabc"));
+    assert_eq!(paid.state, PaymentState::Settled);
+    assert!(
+        !claimable(&payments, &paid).await,
+        "a settled payment stays used"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_settlement_releases_the_claim() {
+    let (payments, mut paid) = setup(NOW + 300).await;
+    let settler = Scripted(
+        vec![Some(answer(false, Some("insufficient_funds")))],
+        AtomicUsize::new(0),
+    );
+    let outcome = after_origin(&payments, &settler, &mut paid, 200).await;
+    let SettleOutcome::Failed(r) = outcome else {
+        panic!("expected a failure")
+    };
+    assert_eq!(r.error_reason.as_deref(), Some("insufficient_funds"));
+    assert_eq!(
+        r.payer.as_deref(),
+        Some(paid.payer.as_str()),
+        "payer filled in"
+    );
+    assert!(claimable(&payments, &paid).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn settlement_is_not_awaited_past_valid_before_and_keeps_the_claim() {
+    let (payments, mut paid) = setup(NOW + 3).await;
+    let settler = Scripted(vec![None], AtomicUsize::new(0));
+    let started = tokio::time::Instant::now();
+    let outcome = after_origin(&payments, &settler, &mut paid, 200).await;
+    assert!(
+        started.elapsed() <= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let SettleOutcome::Failed(r) = outcome else {
+        panic!("expected a failure")
+    };
+    assert_eq!(r.error_reason.as_deref(), Some("facilitator_unavailable"));
+    assert_eq!(paid.state, PaymentState::Unknown);
+    assert!(
+        !claimable(&payments, &paid).await,
+        "outcome unknown: the claim is kept"
+    );
+}
