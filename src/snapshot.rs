@@ -81,6 +81,8 @@ pub struct Upstream {
     pub tls: bool,
     /// Verify the origin's certificate (when `tls`).
     pub tls_verify: bool,
+    /// CAs to verify it against instead of the system roots.
+    pub ca: Option<Arc<pingora::protocols::tls::CaType>>,
     pub sni: String,
     /// `None`: keep the client's Host.
     pub host_header: Option<String>,

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use pingora::lb::LoadBalancer;
 use pingora::lb::health_check::{HttpHealthCheck, TcpHealthCheck};
+use pingora::protocols::tls::CaType;
+use pingora::utils::tls::{WrappedX509, parse_x509};
 use toml::Spanned;
 
 use super::error::Findings;
@@ -37,7 +39,7 @@ pub fn compile_origin(
             }
             OriginKind::Static(path)
         }
-        (None, false) => OriginKind::Upstream(upstream(toml, f)?),
+        (None, false) => OriginKind::Upstream(upstream(toml, base, f)?),
         _ => {
             f.error(
                 o.span(),
@@ -52,7 +54,7 @@ pub fn compile_origin(
     })
 }
 
-fn upstream(o: &OriginToml, f: &mut Findings<'_>) -> Option<Upstream> {
+fn upstream(o: &OriginToml, base: &Path, f: &mut Findings<'_>) -> Option<Upstream> {
     let mut ok = true;
     for a in &o.addresses {
         let valid = a.get_ref().parse::<SocketAddr>().is_ok()
@@ -120,10 +122,59 @@ fn upstream(o: &OriginToml, f: &mut Findings<'_>) -> Option<Upstream> {
         balancer: Arc::new(balancer),
         tls: o.tls,
         tls_verify: o.tls_verify.unwrap_or(true),
+        ca: match &o.ca_file {
+            Some(file) => Some(ca_file(file, base, f)?),
+            None => None,
+        },
         sni,
         host_header,
         connect_timeout: Duration::from_millis(o.connect_timeout_ms.unwrap_or(5_000)),
         read_timeout: Duration::from_millis(o.read_timeout_ms.unwrap_or(60_000)),
         health_interval,
     })
+}
+
+/// Loads a PEM file of CA certificates; each is parsed first, since Pingora's wrapper panics on a
+/// certificate it cannot parse.
+fn ca_file(file: &Spanned<String>, base: &Path, f: &mut Findings<'_>) -> Option<Arc<CaType>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let path = base.join(file.get_ref());
+    let certs: Result<Vec<CertificateDer<'static>>, _> = match CertificateDer::pem_file_iter(&path)
+    {
+        Ok(iter) => iter.collect(),
+        Err(e) => Err(e),
+    };
+    let certs = match certs {
+        Ok(c) if !c.is_empty() => c,
+        Ok(_) => {
+            f.error(
+                file.span(),
+                format!("`{}` holds no PEM certificate", path.display()),
+            );
+            return None;
+        }
+        Err(e) => {
+            f.error(
+                file.span(),
+                format!("cannot read CA file `{}`: {e}", path.display()),
+            );
+            return None;
+        }
+    };
+    let mut wrapped = Vec::with_capacity(certs.len());
+    for der in certs {
+        if x509_parser::parse_x509_certificate(der.as_ref()).is_err() {
+            f.error(
+                file.span(),
+                format!(
+                    "`{}` holds a certificate that is not valid X.509",
+                    path.display()
+                ),
+            );
+            return None;
+        }
+        wrapped.push(WrappedX509::new(der.to_vec(), parse_x509));
+    }
+    Some(Arc::from(wrapped))
 }

@@ -179,6 +179,10 @@ pub struct OriginToml {
     /// accepts any certificate (an internal origin with a self-signed one).
     #[serde(default)]
     pub tls_verify: Option<bool>,
+    /// PEM file of the CAs that sign the origin's certificate (relative to the config file), for
+    /// origins with a private CA. Default: the system roots.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
     /// `"preserve"` (default) keeps the client's Host; any other value is sent as Host.
     #[serde(default)]
     pub host_header: Option<String>,

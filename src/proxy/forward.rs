@@ -34,6 +34,7 @@ pub fn peer(upstream: &Upstream) -> pingora::Result<Box<HttpPeer>> {
     peer.options.read_timeout = Some(upstream.read_timeout);
     peer.options.verify_cert = upstream.tls_verify;
     peer.options.verify_hostname = upstream.tls_verify;
+    peer.options.ca.clone_from(&upstream.ca);
     Ok(Box::new(peer))
 }
 

@@ -96,11 +96,22 @@ struct TlsOrigin {
 }
 
 impl TlsOrigin {
+    /// Path of the CA that signed the origin's certificate.
+    fn ca_file(&self) -> String {
+        self._dir.path().join("ca.pem").display().to_string()
+    }
+
     fn start() -> TlsOrigin {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display().to_string();
-        let ok = std::process::Command::new("openssl")
-            .args([
+        std::fs::write(
+            dir.path().join("san.ext"),
+            "subjectAltName=DNS:origin.test\n",
+        )
+        .expect("ext");
+        // A private CA, and a certificate for origin.test that it signs.
+        let steps: [&[&str]; 3] = [
+            &[
                 "req",
                 "-x509",
                 "-newkey",
@@ -109,19 +120,54 @@ impl TlsOrigin {
                 "-days",
                 "1",
                 "-subj",
-                "/CN=origin.test",
-            ])
-            .args([
+                "/CN=x402 test CA",
                 "-keyout",
-                &format!("{d}/key.pem"),
+                "ca.key",
                 "-out",
-                &format!("{d}/cert.pem"),
-            ])
-            .output()
-            .expect("openssl (./scripts/setup installs it)")
-            .status
-            .success();
-        assert!(ok, "openssl could not make a certificate");
+                "ca.pem",
+            ],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=origin.test",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "server.csr",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "cert.pem",
+            ],
+        ];
+        for args in steps {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl (./scripts/setup installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let port = free_port();
         let conf = format!(
             "master_process off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
@@ -175,20 +221,32 @@ impl Drop for TlsOrigin {
 async fn https_origins_are_reached_over_tls_and_verified_by_default() {
     let stack = Stack::shared();
     let origin = TlsOrigin::start();
-    let routes = |verify: bool| {
+    let routes = |extra: &str| {
         format!(
-            "[origins.secure]\naddresses = [\"127.0.0.1:{}\"]\ntls = true\nsni = \"origin.test\"\ntls_verify = {verify}\n\n[[routes]]\nname = \"secure\"\npath = \"/secure/**\"\nprice = \"free\"\norigin = \"secure\"\n",
+            "[origins.secure]\naddresses = [\"127.0.0.1:{}\"]\ntls = true\nsni = \"origin.test\"\n{extra}\n\n[[routes]]\nname = \"secure\"\npath = \"/secure/**\"\nprice = \"free\"\norigin = \"secure\"\n",
             origin.port
         )
     };
-    // a self-signed certificate is refused while verification is on (the default)...
-    let gw = Gateway::start_with(stack, &fresh_address(), &routes(true)).await;
-    let r = reqwest::get(gw.url("/secure/a")).await.expect("get");
-    assert_eq!(r.status(), 502, "an unverifiable origin must not be used");
+    let get = |gw: &Gateway| {
+        let url = gw.url("/secure/a?x=1");
+        async move { reqwest::get(url).await.expect("get") }
+    };
+    // verified against the system roots (the default): a private CA's certificate is refused
+    let gw = Gateway::start_with(stack, &fresh_address(), &routes("")).await;
+    assert_eq!(
+        get(&gw).await.status(),
+        502,
+        "an unverifiable origin must not be used"
+    );
     drop(gw);
-    // ...and accepted when the operator turns it off for this origin
-    let gw = Gateway::start_with(stack, &fresh_address(), &routes(false)).await;
-    let r = reqwest::get(gw.url("/secure/a?x=1")).await.expect("get");
+    // verified against the origin's own CA: served
+    let with_ca = format!("ca_file = \"{}\"", origin.ca_file());
+    let gw = Gateway::start_with(stack, &fresh_address(), &routes(&with_ca)).await;
+    let r = get(&gw).await;
     assert_eq!(r.status(), 200, "{}", gw.log());
     assert_eq!(r.text().await.expect("body"), "tls-origin /secure/a?x=1");
+    drop(gw);
+    // verification turned off by the operator: served
+    let gw = Gateway::start_with(stack, &fresh_address(), &routes("tls_verify = false")).await;
+    assert_eq!(get(&gw).await.status(), 200, "{}", gw.log());
 }

@@ -273,3 +273,27 @@ fn a_price_without_a_network_is_an_error() {
     );
     assert!(errors(&text)[0].message.contains("no network"));
 }
+
+#[test]
+fn a_bad_ca_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    for (file, expected) in [
+        (dir.path().join("missing.pem"), "cannot read CA file"),
+        (not_pem, "holds no PEM certificate"),
+    ] {
+        let text = base("").replace(
+            "addresses = [\"127.0.0.1:9\"]",
+            &format!(
+                "addresses = [\"127.0.0.1:9\"]\ntls = true\nca_file = \"{}\"",
+                file.display()
+            ),
+        );
+        let errs = errors(&text);
+        assert!(
+            errs.iter().any(|e| e.message.contains(expected)),
+            "{errs:?}"
+        );
+    }
+}
