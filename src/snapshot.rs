@@ -24,6 +24,7 @@ pub struct Snapshot {
     pub loaded_at: UnixSecs,
     pub source: PathBuf,
     pub listen: Vec<String>,
+    pub tls_listen: Vec<TlsListener>,
     pub admin_listen: Option<String>,
     pub threads: usize,
     /// Externally visible base URL, without a trailing `/`.
@@ -45,6 +46,14 @@ impl Snapshot {
     pub fn is_trusted_proxy(&self, peer: Option<IpAddr>) -> bool {
         peer.is_some_and(|ip| self.trusted_proxies.iter().any(|net| net.contains(&ip)))
     }
+}
+
+/// An HTTPS listener: address, certificate chain and key files (checked at load).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListener {
+    pub listen: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A compiled route.

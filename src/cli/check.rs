@@ -19,12 +19,17 @@ pub fn check(path: &Path) -> i32 {
                 println!("{w}");
             }
             let s = &compiled.snapshot;
+            let https: Vec<String> = s
+                .tls_listen
+                .iter()
+                .map(|t| format!("{} (https)", t.listen))
+                .collect();
             println!(
                 "{}: ok: {} routes, {} origins, listening on {}",
                 path.display(),
                 s.routes.len(),
                 s.origins.len(),
-                s.listen.join(", ")
+                [s.listen.clone(), https].concat().join(", ")
             );
             0
         }

@@ -35,6 +35,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let first = compiled.snapshot;
+    let tls_listen = first.tls_listen.clone();
     let (listen, admin_listen, threads) = (
         first.listen.clone(),
         first.admin_listen.clone(),
@@ -80,6 +81,15 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     );
     for addr in &listen {
         proxy.add_tcp(addr);
+    }
+    for tls in &tls_listen {
+        let (cert, key) = (
+            tls.cert.display().to_string(),
+            tls.key.display().to_string(),
+        );
+        proxy
+            .add_tls(&tls.listen, &cert, &key)
+            .map_err(|e| anyhow!("cannot listen for HTTPS on {}: {e}", tls.listen))?;
     }
     server.add_service(proxy);
 

@@ -14,12 +14,14 @@ use toml::Spanned;
 use super::error::{ConfigError, Finding, Findings, Severity};
 use super::origins::compile_origin;
 use super::payment::PaymentDefaults;
-use super::schema::{FacilitatorToml, GatewayToml, PriceToml, RouteToml, ServerToml};
+use super::schema::{
+    FacilitatorToml, GatewayToml, PriceToml, RouteToml, ServerToml, TlsListenerToml,
+};
 use crate::clock::UnixSecs;
 use crate::facilitator::{FacilitatorClient, FacilitatorSettings};
 use crate::price::{PriceText, parse_price_text};
 use crate::routes::{RouteSpec, RouteTableBuilder};
-use crate::snapshot::{Origin, Pricing, Route, Snapshot};
+use crate::snapshot::{Origin, Pricing, Route, Snapshot, TlsListener};
 use crate::x402::challenge::Challenge;
 
 /// What a load needs besides the text.
@@ -50,6 +52,12 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let listen = listen_addresses(&toml.server, &mut f);
+    let tls_listen = toml
+        .server
+        .tls
+        .iter()
+        .filter_map(|t| tls_listener(t.get_ref(), base, &mut f))
+        .collect();
     let admin_listen = socket_or_empty(&toml.admin.listen, &mut f);
     let public_url = toml
         .server
@@ -132,6 +140,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             loaded_at: ctx.now,
             source: path.to_path_buf(),
             listen,
+            tls_listen,
             admin_listen,
             threads: toml
                 .server
@@ -258,6 +267,33 @@ fn listen_addresses(server: &ServerToml, f: &mut Findings<'_>) -> Option<Vec<Str
         .filter_map(|a| socket(a, f).map(|s| s.to_string()))
         .collect();
     (parsed.len() == server.listen.len()).then_some(parsed)
+}
+
+fn tls_listener(t: &TlsListenerToml, base: &Path, f: &mut Findings<'_>) -> Option<TlsListener> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let listen = socket(&t.listen, f)?.to_string();
+    let cert = base.join(t.cert.get_ref());
+    let key = base.join(t.key.get_ref());
+    let certs_ok = CertificateDer::pem_file_iter(&cert)
+        .map(|mut it| it.next().is_some_and(|c| c.is_ok()))
+        .unwrap_or(false);
+    if !certs_ok {
+        f.error(
+            t.cert.span(),
+            format!(
+                "`{}` is not a readable PEM certificate chain",
+                cert.display()
+            ),
+        );
+    }
+    if PrivateKeyDer::from_pem_file(&key).is_err() {
+        f.error(
+            t.key.span(),
+            format!("`{}` is not a readable PEM private key", key.display()),
+        );
+    }
+    Some(TlsListener { listen, cert, key })
 }
 
 fn socket(a: &Spanned<String>, f: &mut Findings<'_>) -> Option<SocketAddr> {

@@ -87,6 +87,7 @@ impl LiveConfig {
                 }
                 let next = compiled.snapshot;
                 if next.listen != previous.listen
+                    || next.tls_listen != previous.tls_listen
                     || next.admin_listen != previous.admin_listen
                     || next.threads != previous.threads
                 {

@@ -40,6 +40,9 @@ pub struct ServerToml {
     /// Addresses to accept requests on. Default `["127.0.0.1:8402"]`.
     #[serde(default = "default_listen")]
     pub listen: Vec<Spanned<String>>,
+    /// HTTPS listeners, terminated by the gateway. Changing them needs a restart.
+    #[serde(default)]
+    pub tls: Vec<Spanned<TlsListenerToml>>,
     /// Worker threads. Default: the number of CPUs.
     #[serde(default)]
     pub threads: Option<usize>,
@@ -62,6 +65,7 @@ impl Default for ServerToml {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            tls: Vec::new(),
             threads: None,
             public_url: None,
             trusted_proxies: Vec::new(),
@@ -69,6 +73,18 @@ impl Default for ServerToml {
             max_payment_header_bytes: default_max_payment_header(),
         }
     }
+}
+
+/// `[[server.tls]]`: one HTTPS listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListenerToml {
+    /// `ip:port` to accept HTTPS on.
+    pub listen: Spanned<String>,
+    /// PEM certificate chain, leaf first (relative to the config file).
+    pub cert: Spanned<String>,
+    /// PEM private key (relative to the config file).
+    pub key: Spanned<String>,
 }
 
 /// `[admin]`: health, status and metrics. Keep it on loopback.

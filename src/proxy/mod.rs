@@ -67,7 +67,8 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let facts = RequestFacts::read(session.req_header(), client_ip, &snapshot);
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let facts = RequestFacts::read(session.req_header(), client_ip, tls, &snapshot);
         ctx.client_ip = client_ip;
         ctx.resource_url.clone_from(&facts.resource_url);
         let step = self.decide(&snapshot, &facts, ctx).await;

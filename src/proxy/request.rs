@@ -48,8 +48,14 @@ fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
 }
 
 impl RequestFacts {
-    /// Reads the facts from a request head.
-    pub fn read(req: &RequestHeader, client_ip: Option<IpAddr>, snapshot: &Snapshot) -> Self {
+    /// Reads the facts from a request head; `tls` says whether it arrived on an HTTPS listener.
+    pub fn read(
+        req: &RequestHeader,
+        client_ip: Option<IpAddr>,
+        tls: bool,
+        snapshot: &Snapshot,
+    ) -> Self {
+        let own_proto = if tls { "https" } else { "http" };
         let method = req.method.as_str().to_string();
         let host_header = header(req, "host")
             .map(str::to_string)
@@ -64,7 +70,7 @@ impl RequestFacts {
                     _ => peer,
                 },
                 proto: header(req, "x-forwarded-proto")
-                    .unwrap_or("http")
+                    .unwrap_or(own_proto)
                     .to_string(),
                 host: header(req, "x-forwarded-host")
                     .map_or_else(|| host_header.clone(), str::to_string),
@@ -72,7 +78,7 @@ impl RequestFacts {
         } else {
             Forwarded {
                 for_chain: peer,
-                proto: "http".into(),
+                proto: own_proto.into(),
                 host: host_header.clone(),
             }
         };

@@ -12,6 +12,7 @@ mod http_surface;
 mod official_clients;
 mod origins;
 mod path_safety;
+mod tls;
 
 use support::{Gateway, Stack};
 

@@ -297,3 +297,23 @@ fn a_bad_ca_file_is_reported() {
         );
     }
 }
+
+#[test]
+fn tls_listeners_need_readable_pem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:8402\"]\n[[server.tls]]\nlisten = \"127.0.0.1:8443\"\ncert = \"{0}/nope.pem\"\nkey = \"{0}/nope.key\"\n",
+        dir.path().display()
+    );
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("certificate chain") && e.line == 5),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("private key") && e.line == 6),
+        "{errs:?}"
+    );
+}

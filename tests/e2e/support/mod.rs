@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod gateway;
 pub mod node;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
