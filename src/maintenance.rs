@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use tokio::task::JoinHandle;
 
 use crate::admin::Metrics;
 use crate::clock::Clock;
 use crate::config::reload::LiveConfig;
-use crate::snapshot::OriginKind;
+use crate::snapshot::{OriginKind, Snapshot};
 use crate::store::ReplayGuard;
 
 /// How often `/supported` is refreshed.
@@ -32,7 +33,8 @@ impl BackgroundService for Maintenance {
         tokio::spawn(self.config.clone().watch());
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut supported_for: Option<(u64, Instant)> = None;
-        let mut health_runs: Vec<(String, Instant)> = Vec::new();
+        // Health-check loops of the serving snapshot, replaced when a reload brings a new one.
+        let mut health: (u64, Vec<JoinHandle<()>>) = (0, Vec::new());
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
@@ -61,26 +63,10 @@ impl BackgroundService for Maintenance {
                     }
                 });
             }
-            for (name, origin) in &snapshot.origins {
-                let OriginKind::Upstream(up) = &origin.kind else {
-                    continue;
-                };
-                let Some(every) = up.health_interval else {
-                    continue;
-                };
-                let key = format!("{}#{name}", snapshot.version);
-                let last = health_runs
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, at)| *at);
-                if last.is_none_or(|at| at.elapsed() >= every) {
-                    health_runs.retain(|(k, _)| *k != key);
-                    health_runs.push((key, Instant::now()));
-                    let balancer = up.balancer.clone();
-                    tokio::spawn(async move { balancer.backends().run_health_check(true).await });
-                }
+            if health.0 != snapshot.version {
+                health.1.drain(..).for_each(|task| task.abort());
+                health = (snapshot.version, health_checks(&snapshot));
             }
-            health_runs.retain(|(k, _)| k.starts_with(&format!("{}#", snapshot.version)));
             self.config.free_retired();
             let swept = self.guard.sweep(self.clock.now_secs()).await;
             if swept > 0 {
@@ -88,4 +74,24 @@ impl BackgroundService for Maintenance {
             }
         }
     }
+}
+
+/// Starts one loop per health-checked upstream pool of `snapshot`.
+fn health_checks(snapshot: &Snapshot) -> Vec<JoinHandle<()>> {
+    snapshot
+        .origins
+        .values()
+        .filter_map(|origin| match &origin.kind {
+            OriginKind::Upstream(up) => Some((up.balancer.clone(), up.health_interval?)),
+            OriginKind::Static(_) => None,
+        })
+        .map(|(balancer, every)| {
+            tokio::spawn(async move {
+                loop {
+                    balancer.backends().run_health_check(true).await;
+                    tokio::time::sleep(every).await;
+                }
+            })
+        })
+        .collect()
 }

@@ -59,8 +59,8 @@ pub struct FacilitatorSettings {
 #[derive(Debug)]
 pub struct FacilitatorClient {
     settings: FacilitatorSettings,
+    /// Sends the configured auth headers on every call.
     http: reqwest::Client,
-    headers: HeaderMap,
     supported: Supported,
 }
 
@@ -78,12 +78,12 @@ impl FacilitatorClient {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
+            .default_headers(headers)
             .build()
             .map_err(|e| format!("cannot build the facilitator HTTP client: {e}"))?;
         Ok(Self {
             settings,
             http,
-            headers,
             supported: Supported::default(),
         })
     }
@@ -104,7 +104,6 @@ impl FacilitatorClient {
             let resp = self
                 .http
                 .get(&url)
-                .headers(self.headers.clone())
                 .timeout(self.settings.verify_timeout)
                 .send()
                 .await
@@ -130,7 +129,6 @@ impl FacilitatorClient {
         let resp = self
             .http
             .post(format!("{}{path}", self.settings.url))
-            .headers(self.headers.clone())
             .json(request)
             .timeout(timeout)
             .send()

@@ -37,7 +37,6 @@ use ctx::{Outcome, PaymentState, RequestCtx};
 use paywall::Payments;
 use request::RequestFacts;
 use respond::{EXPOSE_HEADERS, Reply};
-use settle::SettleOutcome;
 use steps::Step;
 
 /// The x402 gateway proxy.
@@ -68,12 +67,12 @@ impl ProxyHttp for Gateway {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        let facts = RequestFacts::read(session.req_header(), client_ip, tls, &snapshot);
+        let mut facts = RequestFacts::read(session.req_header(), client_ip, tls, &snapshot);
         ctx.client_ip = client_ip;
-        ctx.resource_url.clone_from(&facts.resource_url);
         let step = self.decide(&snapshot, &facts, ctx).await;
-        ctx.snapshot = Some(snapshot);
-        ctx.forwarded = facts.forwarded.clone();
+        ctx.snapshot = Some(snapshot.clone());
+        ctx.resource_url = std::mem::take(&mut facts.resource_url);
+        ctx.forwarded = std::mem::take(&mut facts.forwarded);
         if facts.path != session.req_header().uri.path() {
             ctx.normalized_path = Some(facts.path.clone());
         }
@@ -82,7 +81,7 @@ impl ProxyHttp for Gateway {
             Step::Forward => match ctx.origin.as_ref().map(|o| &o.kind) {
                 Some(OriginKind::Static(root)) => {
                     let root = root.clone();
-                    self.serve_local(&root, session, ctx, &facts)
+                    self.serve_local(&root, snapshot.settler.as_ref(), session, ctx, &facts)
                         .await
                         .map(|()| true)
                 }
@@ -144,20 +143,18 @@ impl ProxyHttp for Gateway {
         if paid.state != PaymentState::Verified || status < 200 {
             return Ok(());
         }
-        match settle::after_origin(&self.payments, snapshot.settler.as_ref(), paid, status).await {
-            SettleOutcome::Settled(r) => {
-                let (name, value) = r.header(paid.version);
-                response.insert_header(name, value)?;
-                response.insert_header("Cache-Control", "no-store")?;
+        let version = paid.version;
+        let outcome =
+            settle::after_origin(&self.payments, snapshot.settler.as_ref(), paid, status).await;
+        match outcome.apply(version, &mut ctx.outcome) {
+            Ok(headers) => {
+                for (name, value) in headers {
+                    response.insert_header(name, value)?;
+                }
                 Ok(())
             }
-            SettleOutcome::NotCharged => {
-                ctx.outcome = Outcome::OriginError;
-                Ok(())
-            }
-            SettleOutcome::Failed(r) => {
-                ctx.settle_failure = Some(r);
-                ctx.outcome = Outcome::SettleFailed;
+            Err(failure) => {
+                ctx.settle_failure = Some(*failure);
                 Err(Error::explain(
                     ErrorType::HTTPStatus(402),
                     "settlement failed",

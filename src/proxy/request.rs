@@ -103,10 +103,7 @@ impl RequestFacts {
             })
             .flatten();
         let path = normalize_path(req.uri.path()).into_owned();
-        let ambiguous_path = path.contains('\\')
-            || ["%2f", "%5c"]
-                .iter()
-                .any(|bad| path.to_ascii_lowercase().contains(bad));
+        let ambiguous_path = is_ambiguous(&path);
         Self {
             is_head: method == "HEAD",
             host: match_host,
@@ -123,6 +120,31 @@ impl RequestFacts {
             x_payment: req.headers.get(X_PAYMENT).map(|v| v.as_bytes().to_vec()),
             forwarded,
             method,
+        }
+    }
+}
+
+/// Whether a path has a `\\` or an encoded `/` or `\\` (`%2F`, `%5C`, any case); no allocation.
+fn is_ambiguous(path: &str) -> bool {
+    let b = path.as_bytes();
+    b.contains(&b'\\')
+        || b.windows(3).any(|w| {
+            w[0] == b'%' && w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f')
+                || w[0] == b'%' && w[1] == b'5' && w[2].eq_ignore_ascii_case(&b'c')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ambiguous;
+
+    #[test]
+    fn ambiguous_paths() {
+        for p in ["/a%2Fb", "/a%2fb", "/a%5Cb", "/a%5cb", "/a\\b"] {
+            assert!(is_ambiguous(p), "{p}");
+        }
+        for p in ["/a/b", "/a%20b", "/%2", "/a%25b"] {
+            assert!(!is_ambiguous(p), "{p}");
         }
     }
 }

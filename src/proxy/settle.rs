@@ -8,9 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::ctx::{PaidRequest, PaymentState};
+use super::ctx::{Outcome, PaidRequest, PaymentState};
 use super::paywall::Payments;
 use crate::facilitator::{FacilitatorError, Settler};
+use crate::x402::Version;
 use crate::x402::settlement::{FacilitatorRequest, SettleResponse};
 
 /// What happened to a verified payment once the origin answered.
@@ -22,6 +23,31 @@ pub enum SettleOutcome {
     NotCharged,
     /// Settlement refused or its outcome unknown: replace the response with a 402.
     Failed(SettleResponse),
+}
+
+impl SettleOutcome {
+    /// Records the outcome on the request and returns the headers a settled response gains, or the
+    /// settlement failure to answer with instead of the origin's response.
+    pub fn apply(
+        self,
+        version: Version,
+        outcome: &mut Outcome,
+    ) -> Result<Vec<(&'static str, String)>, Box<SettleResponse>> {
+        match self {
+            Self::Settled(r) => Ok(vec![
+                r.header(version),
+                ("Cache-Control", "no-store".into()),
+            ]),
+            Self::NotCharged => {
+                *outcome = Outcome::OriginError;
+                Ok(Vec::new())
+            }
+            Self::Failed(r) => {
+                *outcome = Outcome::SettleFailed;
+                Err(Box::new(r))
+            }
+        }
+    }
 }
 
 /// Settles `paid` if the origin answered `status` successfully.

@@ -11,8 +11,9 @@ use super::identity::{self, Requester};
 use super::paywall::{self, Verdict};
 use super::request::RequestFacts;
 use super::respond::{EXPOSE_HEADERS, Reply};
-use super::settle::{self, SettleOutcome};
+use super::settle;
 use super::{Gateway, local};
+use crate::facilitator::Settler;
 use crate::snapshot::{Pricing, Route, Snapshot};
 use crate::x402::challenge::Challenge;
 use crate::x402::reason::Rejection;
@@ -124,6 +125,7 @@ impl Gateway {
     pub(super) async fn serve_local(
         &self,
         root: &std::path::Path,
+        settler: &dyn Settler,
         session: &mut Session,
         ctx: &mut RequestCtx,
         facts: &RequestFacts,
@@ -135,26 +137,18 @@ impl Gateway {
             body: local.body,
         };
         if let Some(paid) = ctx.payment.as_mut() {
-            let settler = ctx.snapshot.as_ref().map(|s| s.settler.clone());
-            if let Some(settler) = settler {
-                match settle::after_origin(&self.payments, settler.as_ref(), paid, local.status)
-                    .await
-                {
-                    SettleOutcome::Settled(r) => {
-                        let (name, value) = r.header(paid.version);
-                        reply.headers.push((name, value));
-                        reply.headers.push(("Cache-Control", "no-store".into()));
-                        reply
-                            .headers
-                            .push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
-                    }
-                    SettleOutcome::NotCharged => ctx.outcome = Outcome::OriginError,
-                    SettleOutcome::Failed(r) => {
-                        ctx.outcome = Outcome::SettleFailed;
-                        if let Some(Pricing::Paid(c)) = ctx.route.as_ref().map(|r| &r.pricing) {
-                            reply =
-                                Reply::settlement_failed(c, &ctx.resource_url, &r, paid.version);
-                        }
+            let version = paid.version;
+            let outcome = settle::after_origin(&self.payments, settler, paid, local.status).await;
+            match outcome.apply(version, &mut ctx.outcome) {
+                Ok(headers) => {
+                    reply.headers.extend(headers);
+                    reply
+                        .headers
+                        .push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
+                }
+                Err(failure) => {
+                    if let Some(Pricing::Paid(c)) = ctx.route.as_ref().map(|r| &r.pricing) {
+                        reply = Reply::settlement_failed(c, &ctx.resource_url, &failure, version);
                     }
                 }
             }
