@@ -62,6 +62,7 @@ fn table(n: usize) -> RouteTable<usize> {
             host: &host,
             methods,
             path: &path,
+            case_sensitive: false,
         };
         if b.push(spec, i).is_err() {
             panic!("bad bench route {i}");

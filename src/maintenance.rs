@@ -59,7 +59,7 @@ impl BackgroundService for Maintenance {
                         started.elapsed().as_secs_f64(),
                     );
                     if let Some(e) = facilitator.supported().state().last_error.as_ref() {
-                        tracing::warn!(url = %facilitator.settings().url, "facilitator /supported failed: {e}");
+                        tracing::warn!(url = %facilitator.redacted_url(), "facilitator /supported failed: {e}");
                     }
                 });
             }

@@ -39,6 +39,38 @@ pub struct Snapshot {
     /// Settles payments after the origin succeeded.
     pub settler: Arc<dyn Settler>,
     pub max_payment_header_bytes: usize,
+    /// How request heads are checked and rewritten for the origin.
+    pub request_rules: RequestRules,
+    /// Per-connection limits (read at start; a change needs a restart).
+    pub connection_limits: ConnectionLimits,
+    /// `/verify` calls one client IP may have in flight.
+    pub max_verifications_per_ip: usize,
+    /// Whether the access log shows query strings.
+    pub access_log_query: bool,
+}
+
+/// How request heads are checked, and which headers never reach the origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRules {
+    /// Largest request head accepted (431 beyond).
+    pub max_header_bytes: usize,
+    /// Drop every header whose name has a `_`.
+    pub drop_underscore_headers: bool,
+    /// Names removed before the origin, folded (lowercase, `_` as `-`).
+    pub strip_headers: Vec<String>,
+    /// Some route names a host: a request whose host is unknown is refused.
+    pub host_scoped: bool,
+}
+
+/// Limits on client connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request head must arrive within this from its first byte.
+    pub header_timeout: Duration,
+    /// A connection with no request in progress is closed after this.
+    pub idle_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
 }
 
 impl Snapshot {
@@ -62,6 +94,8 @@ pub struct Route {
     pub name: String,
     pub origin: Arc<Origin>,
     pub pricing: Pricing,
+    /// Methods served free on a priced route (`free_methods`), upper case.
+    pub free_methods: Vec<String>,
 }
 
 /// Whether a route costs anything.

@@ -4,11 +4,13 @@
 //! |---|---|
 //! | `x402_requests_total` | `route`, `outcome` |
 //! | `x402_challenges_total` | `route` (402 challenges sent) |
-//! | `x402_payments_total` | `event` = verified, settled, settle_failed, invalid, released |
+//! | `x402_payments_total` | `event` = verified, settled, settle_failed, settle_unknown, settle_unavailable, invalid, released, verify_limited |
 //! | `x402_facilitator_seconds` | `op` = verify, settle, supported; `result` = ok, invalid, error |
 //! | `x402_config_reloads_total` | `result` = ok, error |
 //! | `x402_config_version` | |
 //! | `x402_replay_claims` | (live single-use claims) |
+//! | `x402_connections_open` | (client connections open now) |
+//! | `x402_connections_closed_total` | `reason` = idle, header_timeout, over_limit (closed by the gateway) |
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -24,6 +26,8 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub config_version: IntGauge,
     pub replay_claims: IntGauge,
+    pub connections_open: IntGauge,
+    pub connections_closed: IntCounterVec,
 }
 
 impl Metrics {
@@ -61,7 +65,18 @@ impl Metrics {
         registry.register(Box::new(facilitator_seconds.clone()))?;
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(config_version.clone()))?;
+        let connections_open =
+            IntGauge::new("x402_connections_open", "Client connections open now")?;
+        let connections_closed = IntCounterVec::new(
+            Opts::new(
+                "x402_connections_closed_total",
+                "Client connections the gateway closed, by reason",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(replay_claims.clone()))?;
+        registry.register(Box::new(connections_open.clone()))?;
+        registry.register(Box::new(connections_closed.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -71,7 +86,14 @@ impl Metrics {
             reloads,
             config_version,
             replay_claims,
+            connections_open,
+            connections_closed,
         })
+    }
+
+    /// Counts a client connection closed by the gateway.
+    pub fn connection_closed(&self, reason: &str) {
+        self.connections_closed.with_label_values(&[reason]).inc();
     }
 
     /// Counts one payment lifecycle event.

@@ -44,7 +44,7 @@ impl Admin {
             "origins": s.origins.keys().collect::<Vec<_>>(),
             "replay_claims": self.guard.len(),
             "facilitator": {
-                "url": s.facilitator.settings().url,
+                "url": s.facilitator.redacted_url(),
                 "supported": supported.kinds,
                 "last_error": supported.last_error,
             },

@@ -16,8 +16,9 @@ use crate::config::reload::LiveConfig;
 use crate::config::{CompileContext, load, process_env};
 use crate::maintenance::Maintenance;
 use crate::proxy::Gateway;
+use crate::proxy::connection::GuardedApp;
 use crate::proxy::paywall::Payments;
-use crate::store::{MemoryReplayGuard, ReplayGuard};
+use crate::store::{InFlight, MemoryReplayGuard, ReplayGuard};
 
 /// Runs the gateway until it is told to stop.
 pub fn run(path: &Path) -> anyhow::Result<()> {
@@ -36,10 +37,11 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     }
     let first = compiled.snapshot;
     let tls_listen = first.tls_listen.clone();
-    let (listen, admin_listen, threads) = (
+    let (listen, admin_listen, threads, limits) = (
         first.listen.clone(),
         first.admin_listen.clone(),
         first.threads,
+        first.connection_limits,
     );
 
     let metrics = Arc::new(Metrics::new().context("metrics registry")?);
@@ -72,13 +74,15 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             guard: guard.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
+            verifications: InFlight::new(),
         },
     };
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        gateway,
-        "x402-gateway",
+    let app = GuardedApp::new(
+        pingora::proxy::http_proxy(&server.configuration, gateway),
+        limits,
+        metrics.clone(),
     );
+    let mut proxy = Service::new("x402-gateway".to_string(), app);
     for addr in &listen {
         proxy.add_tcp(addr);
     }

@@ -21,7 +21,9 @@ use crate::clock::UnixSecs;
 use crate::facilitator::{FacilitatorClient, FacilitatorSettings};
 use crate::price::{PriceText, parse_price_text};
 use crate::routes::{RouteSpec, RouteTableBuilder};
-use crate::snapshot::{Origin, Pricing, Route, Snapshot, TlsListener};
+use crate::snapshot::{
+    ConnectionLimits, Origin, Pricing, RequestRules, Route, Snapshot, TlsListener,
+};
 use crate::x402::challenge::Challenge;
 
 /// What a load needs besides the text.
@@ -108,6 +110,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             host: r.host.as_ref().map_or("*", |h| h.get_ref().as_str()),
             methods: &methods,
             path: r.path.get_ref(),
+            case_sensitive: r.case_sensitive.unwrap_or(toml.server.case_sensitive),
         };
         match table.push(spec, Arc::new(compiled)) {
             Ok(_) => spans.push((route.span(), route_name(r))),
@@ -123,6 +126,8 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             );
         }
     }
+    warn_method_gaps(&routes, &spans, &mut f);
+    let host_scoped = routes.has_host_scoped();
     if f.has_errors() {
         return Err(ConfigError { findings: f.list });
     }
@@ -156,6 +161,24 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             settler: facilitator.clone(),
             facilitator,
             max_payment_header_bytes: toml.server.max_payment_header_bytes.max(1024),
+            request_rules: RequestRules {
+                max_header_bytes: toml.server.max_request_header_bytes.max(1024),
+                drop_underscore_headers: toml.server.drop_underscore_headers,
+                strip_headers: toml
+                    .server
+                    .strip_request_headers
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase().replace('_', "-"))
+                    .collect(),
+                host_scoped,
+            },
+            connection_limits: ConnectionLimits {
+                header_timeout: Duration::from_millis(toml.server.header_timeout_ms.max(1)),
+                idle_timeout: Duration::from_millis(toml.server.idle_timeout_ms.max(1)),
+                max_connections: toml.server.max_connections.max(1),
+            },
+            max_verifications_per_ip: toml.facilitator.max_verifications_per_ip.max(1),
+            access_log_query: toml.access_log.query,
         },
         warnings,
     })
@@ -194,7 +217,13 @@ fn compile_route(
         }
         Pricing::Free
     } else {
-        let options = payment.options(&r.price, &r.accepts, r.path.span(), f);
+        let options = payment.options(
+            &r.price,
+            &r.accepts,
+            r.path.span(),
+            r.allow_mixed_networks,
+            f,
+        );
         Pricing::Paid(Challenge::new(
             &options,
             r.description.as_deref().unwrap_or(""),
@@ -202,11 +231,70 @@ fn compile_route(
             r.resource.clone(),
         ))
     };
+    let free_methods = free_methods(r, &pricing, f);
     Some(Route {
         name: route_name(r),
         origin: origin?,
         pricing,
+        free_methods,
     })
+}
+
+/// `free_methods`: the methods a priced route serves free; only on a route for every method.
+fn free_methods(r: &RouteToml, pricing: &Pricing, f: &mut Findings<'_>) -> Vec<String> {
+    let Some(list) = &r.free_methods else {
+        return Vec::new();
+    };
+    let all_methods = r
+        .methods
+        .as_ref()
+        .is_none_or(|m| m.get_ref().iter().any(|x| x == "*"));
+    if !all_methods {
+        f.error(
+            list.span(),
+            "`free_methods` needs a route for every method: remove `methods` (every method but these is priced)",
+        );
+    }
+    if matches!(pricing, Pricing::Free) {
+        f.warning(list.span(), "this route is free; `free_methods` has no effect");
+    }
+    let mut out: Vec<String> = list.get_ref().iter().map(|m| m.to_ascii_uppercase()).collect();
+    if out.iter().any(|m| m == "GET") && !out.iter().any(|m| m == "HEAD") {
+        out.push("HEAD".into());
+    }
+    out
+}
+
+/// Warns about a priced route that lists some methods when a later free route catches the
+/// others on the same path: `POST /paid` would then be served free.
+fn warn_method_gaps(
+    routes: &crate::routes::RouteTable<Arc<Route>>,
+    spans: &[(std::ops::Range<usize>, String)],
+    f: &mut Findings<'_>,
+) {
+    for i in 0..routes.len() {
+        let priced = routes
+            .policy(i)
+            .is_some_and(|r| matches!(r.pricing, Pricing::Paid(_)));
+        if !priced {
+            continue;
+        }
+        let free_catcher = routes.method_gaps(i).into_iter().find(|&j| {
+            routes
+                .policy(j)
+                .is_some_and(|r| matches!(r.pricing, Pricing::Free))
+        });
+        if let (Some(j), Some((span, name))) = (free_catcher, spans.get(i))
+            && let Some((_, free_name)) = spans.get(j)
+        {
+            f.warning(
+                span.clone(),
+                format!(
+                    "route `{name}` prices only the methods it lists; requests with other methods on its path go to the free route `{free_name}`: list them in `methods`, or remove `methods` (and use `free_methods` for the ones to serve free)"
+                ),
+            );
+        }
+    }
 }
 
 fn methods(r: &RouteToml) -> Vec<String> {

@@ -26,6 +26,8 @@ pub struct PaymentDefaults {
     asset: Spanned<String>,
     max_timeout_secs: u64,
     custom: BTreeMap<String, (Network, Asset)>,
+    /// `[payment].allow_mixed_networks`.
+    allow_mixed: bool,
 }
 
 impl PaymentDefaults {
@@ -34,11 +36,17 @@ impl PaymentDefaults {
         assets: &BTreeMap<String, AssetToml>,
         f: &mut Findings<'_>,
     ) -> Self {
-        let networks = payment
+        let networks: Vec<Network> = payment
             .networks
             .iter()
             .filter_map(|n| network(n, f))
             .collect();
+        if !payment.allow_mixed_networks
+            && let Some((a, b)) = mixed_pair(&networks)
+        {
+            let span = payment.networks.first().map_or(0..0, Spanned::span);
+            f.error(span, mixed_message(a, b, "`[payment]`"));
+        }
         let custom = assets
             .iter()
             .filter_map(|(symbol, a)| {
@@ -72,11 +80,33 @@ impl PaymentDefaults {
                 .max_timeout_seconds
                 .unwrap_or(DEFAULT_MAX_TIMEOUT_SECS),
             custom,
+            allow_mixed: payment.allow_mixed_networks,
         }
     }
 
     /// The options of a priced route, in preference order.
     pub fn options(
+        &self,
+        price: &Spanned<PriceToml>,
+        accepts: &[Spanned<AcceptToml>],
+        route_span: Range<usize>,
+        allow_mixed: Option<bool>,
+        f: &mut Findings<'_>,
+    ) -> Vec<PaymentOption> {
+        let options = self.collect_options(price, accepts, route_span.clone(), f);
+        let allow = allow_mixed.unwrap_or(self.allow_mixed);
+        let networks: Vec<Network> = options.iter().map(|o| o.network.clone()).collect();
+        // Default options were checked once, with `[payment]`.
+        if !allow
+            && !accepts.is_empty()
+            && let Some((a, b)) = mixed_pair(&networks)
+        {
+            f.error(route_span, mixed_message(a, b, "this route"));
+        }
+        options
+    }
+
+    fn collect_options(
         &self,
         price: &Spanned<PriceToml>,
         accepts: &[Spanned<AcceptToml>],
@@ -199,6 +229,23 @@ impl PaymentDefaults {
         }
         found
     }
+}
+
+/// Two networks of different classes (mainnet / testnet / unclassified), if the list mixes them.
+fn mixed_pair(networks: &[Network]) -> Option<(&Network, &Network)> {
+    let first = networks.first()?;
+    networks
+        .iter()
+        .find(|n| n.class() != first.class())
+        .map(|n| (first, n))
+}
+
+fn mixed_message(a: &Network, b: &Network, whose: &str) -> String {
+    format!(
+        "{whose} offers {a} ({}) and {b} ({}) at the same price: a payment on a testnet, whose tokens are free, would buy what the mainnet price sells. Give them separate routes, or set `allow_mixed_networks = true` if this is intended",
+        a.class(),
+        b.class()
+    )
 }
 
 /// A recipient as resolved for one option; `written` means an invalid one was already reported.

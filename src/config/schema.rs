@@ -19,6 +19,8 @@ pub struct GatewayToml {
     pub admin: AdminToml,
     #[serde(default)]
     pub facilitator: FacilitatorToml,
+    #[serde(default)]
+    pub access_log: AccessLogToml,
     /// Defaults for every route's payment options.
     #[serde(default)]
     pub payment: PaymentToml,
@@ -59,6 +61,36 @@ pub struct ServerToml {
     /// Largest accepted `PAYMENT-SIGNATURE` / `X-PAYMENT` header, in bytes. Default 16384.
     #[serde(default = "default_max_payment_header")]
     pub max_payment_header_bytes: usize,
+    /// Largest accepted request head (request line and all headers), in bytes; larger → 431.
+    /// Default 32768.
+    #[serde(default = "default_max_request_header")]
+    pub max_request_header_bytes: usize,
+    /// Literal path segments of routes compare exactly (`true`) or ignoring ASCII case, as
+    /// Express, IIS and ASP.NET do (`false`, the default). Each route may override it.
+    #[serde(default)]
+    pub case_sensitive: bool,
+    /// Drop request headers whose name contains `_` before the origin (CGI, WSGI and Rack read
+    /// `X_Payer` as `X-Payer`), as nginx does. Default true.
+    #[serde(default = "default_true")]
+    pub drop_underscore_headers: bool,
+    /// Request headers removed before the origin (names compare ignoring case and `_`/`-`).
+    /// Default: the method and URL rewrite headers that let a request name another resource
+    /// (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, `X-Original-URL`,
+    /// `X-Rewrite-URL`, `X-Original-Method`).
+    #[serde(default = "default_strip_request_headers")]
+    pub strip_request_headers: Vec<String>,
+    /// The whole head of each request must arrive within this many milliseconds of its first
+    /// byte, on every request of a connection (slowloris). Default 10000. Restart to change.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_ms: u64,
+    /// A connection waiting for its next request this long is closed. Default 60000. Restart to
+    /// change.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    /// Open client connections at most; one more is closed at once. Default 10000. Restart to
+    /// change.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for ServerToml {
@@ -71,6 +103,13 @@ impl Default for ServerToml {
             trusted_proxies: Vec::new(),
             default_origin: None,
             max_payment_header_bytes: default_max_payment_header(),
+            max_request_header_bytes: default_max_request_header(),
+            case_sensitive: false,
+            drop_underscore_headers: true,
+            strip_request_headers: default_strip_request_headers(),
+            header_timeout_ms: default_header_timeout(),
+            idle_timeout_ms: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -120,6 +159,9 @@ pub struct FacilitatorToml {
     /// Extra headers on every call, each read from an environment variable: `Authorization = { env = "FACILITATOR_AUTH" }`.
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<EnvValue>>,
+    /// `/verify` calls one client IP may have in flight; one more gets 429. Default 8.
+    #[serde(default = "default_max_verifications_per_ip")]
+    pub max_verifications_per_ip: usize,
 }
 
 impl Default for FacilitatorToml {
@@ -129,7 +171,24 @@ impl Default for FacilitatorToml {
             verify_timeout_ms: default_verify_timeout(),
             settle_timeout_ms: default_settle_timeout(),
             headers: BTreeMap::new(),
+            max_verifications_per_ip: default_max_verifications_per_ip(),
         }
+    }
+}
+
+/// `[access_log]`: the `access` log line of every request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogToml {
+    /// Log the query string with the path (`false` keeps tokens and search terms out of logs).
+    /// Default true.
+    #[serde(default = "default_true")]
+    pub query: bool,
+}
+
+impl Default for AccessLogToml {
+    fn default() -> Self {
+        Self { query: true }
     }
 }
 
@@ -157,6 +216,10 @@ pub struct PaymentToml {
     /// Seconds a signed payment stays acceptable (`maxTimeoutSeconds`). Default 300.
     #[serde(default)]
     pub max_timeout_seconds: Option<u64>,
+    /// Let one route offer both mainnet and testnet networks (testnet tokens are worthless, so
+    /// such a route sells for nothing). Default false: such a route is an error.
+    #[serde(default)]
+    pub allow_mixed_networks: bool,
 }
 
 /// `[assets.SYMBOL]`: a token that is not built in.
@@ -240,6 +303,15 @@ pub struct RouteToml {
     /// Methods, e.g. `["GET", "POST"]`; default `["*"]`. `GET` routes also match `HEAD`.
     #[serde(default)]
     pub methods: Option<Spanned<Vec<String>>>,
+    /// With `methods` unset: every method is priced except these (e.g. `["OPTIONS"]`).
+    #[serde(default)]
+    pub free_methods: Option<Spanned<Vec<String>>>,
+    /// Literal path segments compare exactly; default `[server].case_sensitive`.
+    #[serde(default)]
+    pub case_sensitive: Option<bool>,
+    /// Overrides `[payment].allow_mixed_networks` for this route.
+    #[serde(default)]
+    pub allow_mixed_networks: Option<bool>,
     /// Path pattern: literals, `:param`, `*` (one segment), `**` (the rest).
     pub path: Spanned<String>,
     /// `"$0.001"`, `"0.001 USDC"`, atomic units as an integer, or `"free"`.
@@ -296,6 +368,36 @@ fn default_facilitator_url() -> Spanned<String> {
 }
 fn default_max_payment_header() -> usize {
     16 * 1024
+}
+fn default_max_request_header() -> usize {
+    32 * 1024
+}
+fn default_true() -> bool {
+    true
+}
+fn default_strip_request_headers() -> Vec<String> {
+    [
+        "X-HTTP-Method-Override",
+        "X-HTTP-Method",
+        "X-Method-Override",
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X-Original-Method",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_header_timeout() -> u64 {
+    10_000
+}
+fn default_idle_timeout() -> u64 {
+    60_000
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_verifications_per_ip() -> usize {
+    8
 }
 fn default_verify_timeout() -> u64 {
     10_000

@@ -4,6 +4,7 @@
 //! verification and on-chain settlement can replace the facilitator per config without touching the
 //! request path. Auth headers come from environment variables named in the config.
 
+mod redact;
 mod supported;
 
 use std::time::Duration;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use http::HeaderMap;
 
+pub use redact::redact_url;
 pub use supported::{Supported, SupportedKind};
 
 use crate::x402::settlement::{FacilitatorRequest, SettleResponse, VerifyResponse};
@@ -18,9 +20,12 @@ use crate::x402::settlement::{FacilitatorRequest, SettleResponse, VerifyResponse
 /// Why the facilitator gave no usable answer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FacilitatorError {
-    /// Connection refused, DNS, TLS or timeout: the facilitator is down or too slow.
+    /// No connection could be made (refused, DNS, TLS): the request was never sent.
     #[error("facilitator unreachable: {0}")]
     Unreachable(String),
+    /// The request was sent but no answer came (timeout, connection lost): it may have acted.
+    #[error("no answer from the facilitator: {0}")]
+    NoAnswer(String),
     /// It answered, but not with a verify/settle response.
     #[error("facilitator answered HTTP {status}: {body}")]
     BadResponse { status: u16, body: String },
@@ -59,6 +64,8 @@ pub struct FacilitatorSettings {
 #[derive(Debug)]
 pub struct FacilitatorClient {
     settings: FacilitatorSettings,
+    /// The URL with credentials masked, for logs and `/status`.
+    redacted_url: String,
     /// Sends the configured auth headers on every call.
     http: reqwest::Client,
     supported: Supported,
@@ -82,6 +89,7 @@ impl FacilitatorClient {
             .build()
             .map_err(|e| format!("cannot build the facilitator HTTP client: {e}"))?;
         Ok(Self {
+            redacted_url: redact_url(&settings.url),
             settings,
             http,
             supported: Supported::default(),
@@ -90,6 +98,16 @@ impl FacilitatorClient {
 
     pub fn settings(&self) -> &FacilitatorSettings {
         &self.settings
+    }
+
+    /// The URL with any credentials masked: what logs and `/status` show.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted_url
+    }
+
+    /// An error's text with the facilitator URL masked.
+    fn describe(&self, e: &reqwest::Error) -> String {
+        describe(e).replace(&self.settings.url, &self.redacted_url)
     }
 
     /// The cached `/supported` answer.
@@ -107,9 +125,9 @@ impl FacilitatorClient {
                 .timeout(self.settings.verify_timeout)
                 .send()
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(|e| self.describe(&e))?;
             let status = resp.status();
-            let body = resp.bytes().await.map_err(|e| describe(&e))?;
+            let body = resp.bytes().await.map_err(|e| self.describe(&e))?;
             if !status.is_success() {
                 return Err(format!("HTTP {status}"));
             }
@@ -133,12 +151,18 @@ impl FacilitatorClient {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| FacilitatorError::Unreachable(describe(&e)))?;
+            .map_err(|e| {
+                if e.is_connect() {
+                    FacilitatorError::Unreachable(self.describe(&e))
+                } else {
+                    FacilitatorError::NoAnswer(self.describe(&e))
+                }
+            })?;
         let status = resp.status().as_u16();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| FacilitatorError::Unreachable(describe(&e)))?;
+            .map_err(|e| FacilitatorError::NoAnswer(self.describe(&e)))?;
         let bad = || FacilitatorError::BadResponse {
             status,
             body: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),

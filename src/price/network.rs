@@ -48,7 +48,48 @@ const V2_ONLY_NAMES: &[(&str, u64)] = &[
     ("arbitrum-sepolia", 421614),
 ];
 
+/// Whether a network's tokens are worth anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkClass {
+    Mainnet,
+    /// A test network: its tokens are free to mint.
+    Testnet,
+    /// A chain this table does not know.
+    Unknown,
+}
+
+impl std::fmt::Display for NetworkClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Mainnet => "mainnet",
+            Self::Testnet => "testnet",
+            Self::Unknown => "unclassified",
+        })
+    }
+}
+
+/// Chain ids of main networks (value-bearing tokens).
+const MAINNETS: &[u64] = &[
+    1, 10, 137, 143, 988, 1329, 1514, 2741, 3338, 4326, 4689, 8453, 41923, 42161, 43114,
+];
+/// Chain ids of test and development networks (free tokens).
+const TESTNETS: &[u64] = &[
+    1328, 1337, 2201, 10143, 11124, 31337, 43113, 80002, 84532, 421614, 11155111, 11155420,
+    324705682,
+];
+
 impl Network {
+    /// Mainnet, testnet, or a chain this table does not know.
+    pub fn class(&self) -> NetworkClass {
+        if MAINNETS.contains(&self.chain_id) {
+            NetworkClass::Mainnet
+        } else if TESTNETS.contains(&self.chain_id) {
+            NetworkClass::Testnet
+        } else {
+            NetworkClass::Unknown
+        }
+    }
+
     /// The network for an EVM chain id.
     pub fn from_chain_id(chain_id: u64) -> Self {
         let v1_name = V1_NAMES
@@ -124,6 +165,15 @@ mod tests {
         let n = Network::parse("eip155:42161").unwrap();
         assert_eq!(n.v1_name, None);
         assert_eq!(Network::parse("monad").unwrap().v1_name, None);
+    }
+
+    #[test]
+    fn networks_have_a_class() {
+        let class = |n: &str| Network::parse(n).unwrap().class();
+        assert_eq!(class("base"), NetworkClass::Mainnet);
+        assert_eq!(class("base-sepolia"), NetworkClass::Testnet);
+        assert_eq!(class("eip155:31337"), NetworkClass::Testnet);
+        assert_eq!(class("eip155:999999"), NetworkClass::Unknown);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::snapshot::{Origin, Route, Snapshot};
 use crate::store::PaymentKey;
 use crate::x402::Version;
-use crate::x402::settlement::SettleResponse;
+use super::settle::SettleFailure;
 
 /// How a request ended, for metrics and the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,10 @@ pub enum Outcome {
     SettleFailed,
     /// The facilitator could not be reached: 503.
     Unavailable,
+    /// Settlement outcome unknown (the money may have moved): 503, the claim kept.
+    SettleUnknown,
+    /// Too many verifications in flight for this client: 429.
+    Limited,
     /// A request the gateway refused as malformed (400, 431).
     BadRequest,
 }
@@ -43,6 +47,8 @@ impl Outcome {
             Self::OriginError => "origin_error",
             Self::SettleFailed => "settle_failed",
             Self::Unavailable => "unavailable",
+            Self::SettleUnknown => "settle_unknown",
+            Self::Limited => "limited",
             Self::BadRequest => "bad_request",
         }
     }
@@ -91,14 +97,16 @@ pub struct RequestCtx {
     /// The URL named as `resource.url`.
     pub resource_url: String,
     pub payment: Option<PaidRequest>,
-    /// Set when settlement failed and the origin's response must be replaced by a 402.
-    pub settle_failure: Option<SettleResponse>,
+    /// Set when settlement failed and the origin's response must be replaced (402 or 503).
+    pub settle_failure: Option<SettleFailure>,
     pub outcome: Outcome,
     /// `X-Forwarded-*` values for the origin.
     pub forwarded: super::request::Forwarded,
     /// The normalized path the route was matched on, when it differs from the request's: the
     /// origin gets this one, so it serves exactly what was priced.
     pub normalized_path: Option<String>,
+    /// The absolute-form target's authority: the origin gets it as `Host`.
+    pub absolute_authority: Option<String>,
 }
 
 impl RequestCtx {
@@ -115,6 +123,7 @@ impl RequestCtx {
             outcome: Outcome::Pending,
             forwarded: Default::default(),
             normalized_path: None,
+            absolute_authority: None,
         }
     }
 

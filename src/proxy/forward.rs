@@ -1,8 +1,12 @@
 //! Forwarding to an upstream origin: peer selection and the request rewrite.
 //!
 //! Payment headers never reach the origin; the origin learns the payer and amount from headers the
-//! gateway sets (`X402-Payer`, `X402-Amount`, `X402-Asset`, `X402-Network`), and any client-sent
-//! copies of those are removed first, so an origin can trust them.
+//! gateway sets (`X402-Payer`, `X402-Amount`, `X402-Asset`, `X402-Network`, `X402-Version`), and
+//! any client-sent header whose name folds onto one of those (or onto `X-Forwarded-*`) is removed
+//! first, whatever its case or `_`/`-` spelling: CGI, WSGI and Rack read `X402_Payer` as
+//! `X402-Payer`. Headers with `_` are dropped by default (as nginx does), and the rewrite headers
+//! that let a request name another method or URL (`X-HTTP-Method-Override`, `X-Original-URL`, …)
+//! never pass. An absolute-form target is sent in origin form, with its authority as `Host`.
 
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
@@ -10,15 +14,18 @@ use pingora::{Error, ErrorType};
 
 use super::ctx::PaidRequest;
 use super::request::Forwarded;
-use crate::snapshot::Upstream;
+use crate::snapshot::{RequestRules, Upstream};
 
-/// Headers the gateway sets for the origin; client-sent copies are dropped.
-pub const GATEWAY_HEADERS: [&str; 5] = [
+/// Headers the gateway sets for the origin; client-sent copies, in any spelling, are dropped.
+pub const GATEWAY_HEADERS: [&str; 8] = [
     "x402-payer",
     "x402-amount",
     "x402-asset",
     "x402-network",
     "x402-version",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
 ];
 /// Payment headers that never reach the origin.
 pub const STRIPPED_HEADERS: [&str; 2] = ["payment-signature", "x-payment"];
@@ -38,27 +45,38 @@ pub fn peer(upstream: &Upstream) -> pingora::Result<Box<HttpPeer>> {
     Ok(Box::new(peer))
 }
 
-/// Rewrites the request for the origin. `path` replaces the request path (the query is kept) when
-/// normalization changed it.
+/// What the origin is sent instead of what the client wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Replaces the request path (the query is kept) when normalization changed it.
+    pub path: Option<&'a str>,
+    /// The absolute-form authority: sent as `Host`, the target in origin form.
+    pub authority: Option<&'a str>,
+}
+
+/// Rewrites the request for the origin.
 pub fn rewrite(
     req: &mut RequestHeader,
-    path: Option<&str>,
+    target: Target<'_>,
+    rules: &RequestRules,
     upstream: &Upstream,
     fwd: &Forwarded,
     paid: Option<&PaidRequest>,
 ) -> pingora::Result<()> {
-    if let Some(path) = path {
-        let target = match req.uri.query() {
+    if target.path.is_some() || target.authority.is_some() {
+        let path = target.path.unwrap_or_else(|| req.uri.path());
+        let origin_form = match req.uri.query() {
             Some(q) => format!("{path}?{q}"),
             None => path.to_string(),
         };
-        let uri = http::Uri::try_from(target)
+        let uri = http::Uri::try_from(origin_form)
             .map_err(|e| Error::explain(ErrorType::InvalidHTTPHeader, e.to_string()))?;
         req.set_uri(uri);
     }
-    for name in STRIPPED_HEADERS.iter().chain(GATEWAY_HEADERS.iter()) {
-        req.remove_header(*name);
+    if let Some(authority) = target.authority {
+        req.insert_header("Host", authority)?;
     }
+    strip_headers(req, rules);
     if let Some(host) = &upstream.host_header {
         req.insert_header("Host", host.as_str())?;
     }
@@ -78,3 +96,71 @@ pub fn rewrite(
     }
     Ok(())
 }
+
+/// Removes payment headers, every header folding onto a gateway-set or configured name, and
+/// (when configured) every header with `_`. No allocation unless something is removed.
+fn strip_headers(req: &mut RequestHeader, rules: &RequestRules) {
+    let doomed: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            rules.drop_underscore_headers && name.contains('_')
+                || STRIPPED_HEADERS.iter().any(|s| folds_to(name, s))
+                || GATEWAY_HEADERS.iter().any(|s| folds_to(name, s))
+                || rules.strip_headers.iter().any(|s| folds_to(name, s))
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        req.remove_header(&name);
+    }
+}
+
+/// Whether a (lowercase) header name equals `target` once `_` is read as `-`, as CGI reads it.
+fn folds_to(name: &str, target: &str) -> bool {
+    name.len() == target.len()
+        && name
+            .bytes()
+            .zip(target.bytes())
+            .all(|(a, b)| a == b || a == b'_' && b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(drop_underscore: bool) -> RequestRules {
+        RequestRules {
+            max_header_bytes: 32768,
+            drop_underscore_headers: drop_underscore,
+            strip_headers: vec!["x-original-url".into()],
+            host_scoped: false,
+        }
+    }
+
+    #[test]
+    fn strips_every_spelling_of_gateway_and_rewrite_headers() {
+        let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
+        for (name, value) in [
+            ("X402-PAYER", "0xa"),
+            ("X402_Payer", "0xb"),
+            ("x_forwarded_for", "1.2.3.4"),
+            ("X-Original-URL", "/paid"),
+            ("X_Original_URL", "/paid"),
+            ("Payment-Signature", "abc"),
+            ("Some_Header", "v"),
+            ("Accept", "*/*"),
+        ] {
+            req.append_header(name.to_string(), value).unwrap();
+        }
+        strip_headers(&mut req, &rules(false));
+        let mut left: Vec<&str> = req.headers.keys().map(|n| n.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "some_header"]);
+        strip_headers(&mut req, &rules(true));
+        let left: Vec<&str> = req.headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(left, ["accept"]);
+    }
+}
+

@@ -4,16 +4,39 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use percent_encoding::percent_decode_str;
+
+/// What a local response carries.
+#[derive(Debug)]
+pub enum LocalBody {
+    /// A short text (errors).
+    Text(Bytes),
+    /// An open file of this many bytes, streamed out in chunks.
+    File(tokio::fs::File, u64),
+}
+
+impl LocalBody {
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Text(b) => b.len() as u64,
+            Self::File(_, len) => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// A response produced locally.
 #[derive(Debug)]
 pub struct LocalResponse {
     pub status: u16,
-    pub content_type: &'static str,
-    pub body: Bytes,
+    pub content_type: String,
+    pub body: LocalBody,
 }
 
-/// Serves `path` (already normalized) from `root`.
+/// Serves `path` (already normalized) from `root`: the file is opened, not read.
 pub async fn serve(root: &Path, method: &str, path: &str) -> LocalResponse {
     if method != "GET" && method != "HEAD" {
         return text(405, "method not allowed\n");
@@ -21,21 +44,26 @@ pub async fn serve(root: &Path, method: &str, path: &str) -> LocalResponse {
     let Some(file) = resolve(root, path).await else {
         return text(404, "not found\n");
     };
-    match tokio::fs::read(&file).await {
-        Ok(bytes) => LocalResponse {
+    let opened = match tokio::fs::File::open(&file).await {
+        Ok(f) => f,
+        Err(_) => return text(404, "not found\n"),
+    };
+    match opened.metadata().await {
+        Ok(meta) if meta.is_file() => LocalResponse {
             status: 200,
             content_type: content_type(&file),
-            body: Bytes::from(bytes),
+            body: LocalBody::File(opened, meta.len()),
         },
-        Err(_) => text(404, "not found\n"),
+        _ => text(404, "not found\n"),
     }
 }
 
 async fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
-    let decoded = percent_decode(path)?;
-    if decoded
-        .split('/')
-        .any(|seg| seg == ".." || seg.contains('\\'))
+    let decoded = percent_decode_str(path).decode_utf8().ok()?;
+    if decoded.contains('\0')
+        || decoded
+            .split('/')
+            .any(|seg| seg == ".." || seg.contains('\\'))
     {
         return None;
     }
@@ -48,48 +76,21 @@ async fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     real.starts_with(&real_root).then_some(real)
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let text = String::from_utf8(out).ok()?;
-    (!text.contains('\0')).then_some(text)
-}
-
 fn text(status: u16, body: &'static str) -> LocalResponse {
     LocalResponse {
         status,
-        content_type: "text/plain; charset=utf-8",
-        body: Bytes::from_static(body.as_bytes()),
+        content_type: "text/plain; charset=utf-8".into(),
+        body: LocalBody::Text(Bytes::from_static(body.as_bytes())),
     }
 }
 
-fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "json" => "application/json",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        "css" => "text/css",
-        "js" | "mjs" => "text/javascript",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "xml" => "application/xml",
-        "pdf" => "application/pdf",
-        "csv" => "text/csv",
-        _ => "application/octet-stream",
+/// The content type by extension (`mime_guess`), with a charset for text.
+fn content_type(path: &Path) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    if mime.type_() == mime_guess::mime::TEXT {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
     }
 }
 
@@ -105,11 +106,15 @@ mod tests {
         std::fs::write(dir.path().join("api/data.json"), "{}").unwrap();
         let r = serve(dir.path(), "GET", "/").await;
         assert_eq!(
-            (r.status, r.content_type),
-            (200, "text/html; charset=utf-8")
+            (r.status, r.content_type.as_str(), r.body.len()),
+            (200, "text/html; charset=utf-8", 11)
         );
         let r = serve(dir.path(), "GET", "/api/data.json").await;
-        assert_eq!((r.status, &r.body[..]), (200, &b"{}"[..]));
+        assert_eq!(
+            (r.status, r.content_type.as_str(), r.body.len()),
+            (200, "application/json", 2)
+        );
+        assert_eq!(serve(dir.path(), "GET", "/api").await.status, 404, "a directory without index");
         assert_eq!(serve(dir.path(), "GET", "/../etc/passwd").await.status, 404);
         assert_eq!(
             serve(dir.path(), "GET", "/%2e%2e/etc/passwd").await.status,

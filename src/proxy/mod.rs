@@ -2,16 +2,18 @@
 //!
 //! | phase | step |
 //! |---|---|
-//! | `request_filter` | snapshot → facts → `steps::decide` (ambiguous path → preflight → route → free / who is asking (`identity`) / `paywall::decide`) → reply or go on; a static origin is served here (`steps::serve_local`) |
+//! | (accept) | `connection::GuardedApp`: connection limit, head deadline, idle timeout |
+//! | `request_filter` | snapshot → the canonical view (`request::RequestFacts`) → `steps::decide` (malformed head → preflight → route → free / free method / who is asking (`identity`) / `paywall::decide`) → reply or go on; a static origin is served here (`steps::serve_local`) |
 //! | `upstream_peer` | the route's origin pool (`forward::peer`) |
-//! | `upstream_request_filter` | strip payment headers, set `X402-*` and `X-Forwarded-*` (`forward::rewrite`) |
-//! | `response_filter` | `settle::after_origin`: settle before the first byte goes out, add `PAYMENT-RESPONSE` |
-//! | `fail_to_proxy` | settlement failed → 402; origin unreachable → 502/503 (`respond`) |
-//! | `logging` | give back unsettled claims, metrics, access log |
+//! | `upstream_request_filter` | origin-form target, strip payment, gateway-set (any spelling), rewrite and `_` headers, set `X402-*` and `X-Forwarded-*` (`forward::rewrite`) |
+//! | `response_filter` | `settle::after_origin`: settle before the first byte goes out (a `101` switch too), add `PAYMENT-RESPONSE` |
+//! | `fail_to_proxy` | settlement refused → 402; outcome unknown → 503; origin unreachable → 502/503 (`respond`) |
+//! | `logging` | give back unsettled claims, metrics, access log; the connection waits for its next request |
 //!
 //! This module orchestrates; protocol detail lives in `x402/`, `evm/`, decisions in `steps.rs`,
 //! `paywall.rs` and `settle.rs`, responses in `respond.rs`.
 
+pub mod connection;
 pub mod ctx;
 mod forward;
 pub mod identity;
@@ -20,7 +22,7 @@ pub mod paywall;
 mod paywall_page;
 pub mod request;
 pub mod respond;
-mod settle;
+pub mod settle;
 mod steps;
 
 use std::sync::Arc;
@@ -61,6 +63,7 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
+        connection::head_done();
         let snapshot = self.config.snapshot();
         let client_ip = session
             .client_addr()
@@ -73,9 +76,10 @@ impl ProxyHttp for Gateway {
         ctx.snapshot = Some(snapshot.clone());
         ctx.resource_url = std::mem::take(&mut facts.resource_url);
         ctx.forwarded = std::mem::take(&mut facts.forwarded);
-        if facts.path != session.req_header().uri.path() {
-            ctx.normalized_path = Some(facts.path.clone());
+        if facts.forward_path != session.req_header().uri.path() {
+            ctx.normalized_path = Some(facts.forward_path.clone());
         }
+        ctx.absolute_authority = facts.absolute_authority.take();
         match step {
             Step::Reply(reply) => reply.send(session, facts.is_head).await.map(|()| true),
             Step::Forward => match ctx.origin.as_ref().map(|o| &o.kind) {
@@ -110,11 +114,17 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        if let Some(OriginKind::Upstream(up)) = ctx.origin.as_ref().map(|o| &o.kind) {
-            let path = ctx.normalized_path.as_deref();
+        if let (Some(OriginKind::Upstream(up)), Some(snapshot)) =
+            (ctx.origin.as_ref().map(|o| &o.kind), ctx.snapshot.as_ref())
+        {
+            let target = forward::Target {
+                path: ctx.normalized_path.as_deref(),
+                authority: ctx.absolute_authority.as_deref(),
+            };
             forward::rewrite(
                 upstream_request,
-                path,
+                target,
+                &snapshot.request_rules,
                 up,
                 &ctx.forwarded,
                 ctx.payment.as_ref(),
@@ -140,7 +150,8 @@ impl ProxyHttp for Gateway {
         let (Some(paid), Some(snapshot)) = (ctx.payment.as_mut(), ctx.snapshot.as_ref()) else {
             return Ok(());
         };
-        if paid.state != PaymentState::Verified || status < 200 {
+        // Informational answers (100, 103) are not the delivery; a 101 switch is.
+        if paid.state != PaymentState::Verified || status < 200 && status != 101 {
             return Ok(());
         }
         let version = paid.version;
@@ -156,8 +167,8 @@ impl ProxyHttp for Gateway {
             Err(failure) => {
                 ctx.settle_failure = Some(*failure);
                 Err(Error::explain(
-                    ErrorType::HTTPStatus(402),
-                    "settlement failed",
+                    ErrorType::InternalError,
+                    "settlement did not complete",
                 ))
             }
         }
@@ -169,19 +180,18 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        let version = ctx
+            .payment
+            .as_ref()
+            .map_or(crate::x402::Version::V2, |p| p.version);
         let (reply, code) = match (
             ctx.settle_failure.take(),
             ctx.route.as_ref().map(|r| &r.pricing),
         ) {
-            (Some(settle), Some(Pricing::Paid(challenge))) => {
-                let version = ctx
-                    .payment
-                    .as_ref()
-                    .map_or(crate::x402::Version::V2, |p| p.version);
-                (
-                    Reply::settlement_failed(challenge, &ctx.resource_url, &settle, version),
-                    402,
-                )
+            (Some(failure), Some(Pricing::Paid(challenge))) => {
+                let reply = Reply::settle_failure(challenge, &ctx.resource_url, &failure, version);
+                let code = reply.status;
+                (reply, code)
             }
             _ => {
                 let code = match e.etype() {
@@ -234,10 +244,16 @@ impl ProxyHttp for Gateway {
             .with_label_values(&[route.as_str(), ctx.outcome.label()])
             .inc();
         let req = session.req_header();
+        let query_shown = ctx.snapshot.as_ref().is_none_or(|s| s.access_log_query);
+        let uri = if query_shown {
+            req.uri.to_string()
+        } else {
+            req.uri.path().to_string()
+        };
         tracing::info!(
             target: "access",
             method = %req.method,
-            uri = %req.uri,
+            uri = %uri,
             status,
             route = %route,
             outcome = ctx.outcome.label(),
@@ -245,5 +261,6 @@ impl ProxyHttp for Gateway {
             amount = ctx.payment.as_ref().map_or("-", |p| p.amount.as_str()),
             ms = ctx.started.elapsed().as_millis() as u64,
         );
+        connection::request_done();
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! Plan: 1. read `PAYMENT-SIGNATURE`, else `X-PAYMENT`; 2. decode (size-capped); 3. match it against
 //! the route's precomputed requirements; 4. run the local `exact` checks; 5. claim it for single use
-//! (network, asset, payer, nonce) so concurrent copies lose; 6. ask the verifier. Any failure after
-//! the claim gives the claim back. Knows nothing of Pingora: the proxy hands it header bytes.
+//! (network, asset, payer, nonce) so concurrent copies lose; 6. ask the verifier, at most
+//! `max_verifications_per_ip` at a time per client (429 beyond: a flood of forged payments cannot
+//! spend the operator's facilitator quota without bound). Any failure after the claim gives the
+//! claim back. Knows nothing of Pingora: the proxy hands it header bytes.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,9 +17,10 @@ use super::ctx::{PaidRequest, PaymentState};
 use crate::admin::Metrics;
 use crate::clock::Clock;
 use crate::evm::{ExactAuthorization, exact};
-use crate::facilitator::{FacilitatorError, Verifier};
+use crate::facilitator::FacilitatorError;
 use crate::price::Network;
-use crate::store::{PaymentKey, ReplayGuard};
+use crate::snapshot::Snapshot;
+use crate::store::{InFlight, PaymentKey, ReplayGuard};
 use crate::x402::challenge::{Challenge, Offer};
 use crate::x402::reason::Rejection;
 use crate::x402::settlement::FacilitatorRequest;
@@ -33,6 +37,8 @@ pub enum Verdict {
     TooLarge { len: usize, max: usize },
     /// The verifier could not be asked (503): the route stays closed.
     Unavailable(FacilitatorError),
+    /// This client already has `max_verifications_per_ip` verifications in flight (429).
+    TooManyVerifications,
 }
 
 /// The long-lived parts the decision needs.
@@ -40,24 +46,36 @@ pub struct Payments {
     pub guard: Arc<dyn ReplayGuard>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// Verifications in flight per client IP.
+    pub verifications: InFlight<IpAddr>,
 }
 
-/// Decides a request to a priced route. `signature` / `x_payment` are the raw header values.
+/// What a request presents to a priced route.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// Raw `PAYMENT-SIGNATURE` value.
+    pub signature: Option<&'a [u8]>,
+    /// Raw `X-PAYMENT` value.
+    pub x_payment: Option<&'a [u8]>,
+    pub resource_url: &'a str,
+    /// Whom the per-client verification limit counts.
+    pub client_ip: Option<IpAddr>,
+}
+
+/// Decides a request to a priced route.
 pub async fn decide(
     payments: &Payments,
-    verifier: &dyn Verifier,
+    snapshot: &Snapshot,
     challenge: &Challenge,
-    signature: Option<&[u8]>,
-    x_payment: Option<&[u8]>,
-    resource_url: &str,
-    max_header_bytes: usize,
+    presented: &Presented<'_>,
 ) -> Verdict {
     // 1.
-    let Some(raw) = signature.or(x_payment) else {
+    let Some(raw) = presented.signature.or(presented.x_payment) else {
         return Verdict::Challenge(Rejection::PaymentRequired);
     };
+    let resource_url = presented.resource_url;
     // 2.
-    let header = match decode_payment_header(raw, max_header_bytes) {
+    let header = match decode_payment_header(raw, snapshot.max_payment_header_bytes) {
         Ok(h) => h,
         Err(HeaderError::TooLarge { len, max }) => return Verdict::TooLarge { len, max },
         Err(e) => return Verdict::Challenge(e.into()),
@@ -75,6 +93,17 @@ pub async fn decide(
     if let Err(e) = exact::check(&auth, &offer.expected, now) {
         return Verdict::Challenge(e.into());
     }
+    // 6 (its permit first, so a client over its limit claims nothing).
+    let client = presented
+        .client_ip
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let Some(_permit) = payments
+        .verifications
+        .try_acquire(&client, snapshot.max_verifications_per_ip)
+    else {
+        payments.metrics.payment("verify_limited");
+        return Verdict::TooManyVerifications;
+    };
     // 5.
     let network = Network::parse(&offer.v2.network)
         .map(|n| n.chain_id)
@@ -97,7 +126,7 @@ pub async fn decide(
         payment_requirements: &requirements,
     };
     let started = Instant::now();
-    let verdict = verifier.verify(&request).await;
+    let verdict = snapshot.verifier.verify(&request).await;
     let seconds = started.elapsed().as_secs_f64();
     match verdict {
         Ok(v) if v.is_valid => {

@@ -1,4 +1,11 @@
-//! What the gateway needs to know about an incoming request, read once from its head.
+//! What the gateway needs to know about an incoming request, read once from its head: the one
+//! canonical view used both for pricing and for forwarding.
+//!
+//! - method: as sent; one that is not all upper case is refused (many origins fold `get` to GET).
+//! - host: the absolute-form target's authority when there is one (RFC 9112 §3.2.2: it wins over
+//!   `Host`, and the origin is sent it as `Host`), else `Host`; lowercased, without port.
+//! - path: the pricing view (`routes::pricing_path`: `;params`, trailing dots folded) for route
+//!   matching, and the normalized client spelling for the origin.
 //!
 //! `X-Forwarded-Proto/Host/For` are believed only from `server.trusted_proxies` (spec §9: proxies
 //! rewriting the resource URL); `server.public_url` overrides both.
@@ -7,21 +14,42 @@ use std::net::IpAddr;
 
 use pingora::http::RequestHeader;
 
-use crate::routes::normalize_path;
+use crate::routes::{AmbiguousPath, normalize_path, pricing_path};
 use crate::snapshot::Snapshot;
 use crate::x402::{PAYMENT_SIGNATURE, X_PAYMENT};
+
+/// What is wrong with a request head that is refused before routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    /// The method is not all upper case.
+    Method,
+    /// No host (HTTP/1.1 without `Host`, or HTTP/1.0 without one where routes name hosts).
+    MissingHost,
+    /// Several `Host` headers, or one that is not a host name.
+    InvalidHost,
+    /// The path has no safe reading (see `routes::canonical`).
+    Path(AmbiguousPath),
+    /// The head is larger than `max_request_header_bytes`.
+    TooLarge { len: usize, max: usize },
+}
 
 /// Facts about one request.
 #[derive(Debug, Clone)]
 pub struct RequestFacts {
     pub method: String,
-    /// Host without port, lowercased.
+    /// Host without port, lowercased; empty when unknown.
     pub host: String,
-    /// Normalized path for route matching; also the path the origin receives.
+    /// The pricing view of the path, for route matching.
     pub path: String,
-    /// The path has an encoded `/` or a `\` (raw or encoded): origins disagree on what such a path
-    /// names, so it could match a free route here and name a paid resource there. Refused with 400.
-    pub ambiguous_path: bool,
+    /// The normalized client spelling, for the origin.
+    pub forward_path: String,
+    /// Why the request is refused before routing, if it is.
+    pub malformed: Option<Malformed>,
+    /// The absolute-form target's authority: the origin is sent an origin-form target and this
+    /// as `Host`, so it routes the request by the host it was priced by.
+    pub absolute_authority: Option<String>,
+    /// Whom per-client limits count: the peer, or the client a trusted proxy names.
+    pub limit_ip: Option<IpAddr>,
     pub client_ip: Option<IpAddr>,
     /// The URL clients see, for `resource.url`.
     pub resource_url: String,
@@ -57,10 +85,26 @@ impl RequestFacts {
     ) -> Self {
         let own_proto = if tls { "https" } else { "http" };
         let method = req.method.as_str().to_string();
-        let host_header = header(req, "host")
-            .map(str::to_string)
+        let absolute_authority = absolute_authority(req);
+        let mut hosts = req.headers.get_all("host").iter();
+        let (first_host, second_host) = (hosts.next(), hosts.next());
+        let host_header = absolute_authority
+            .clone()
+            .or_else(|| first_host.and_then(|v| v.to_str().ok()).map(str::to_string))
             .or_else(|| req.uri.authority().map(|a| a.to_string()))
             .unwrap_or_default();
+        let rules = &snapshot.request_rules;
+        let host_malformed = if second_host.is_some() && absolute_authority.is_none()
+            || !is_host_text(&host_header)
+        {
+            Some(Malformed::InvalidHost)
+        } else if host_header.is_empty()
+            && (req.version != http::Version::HTTP_10 || rules.host_scoped)
+        {
+            Some(Malformed::MissingHost)
+        } else {
+            None
+        };
         let trusted = snapshot.is_trusted_proxy(client_ip);
         let peer = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
         let forwarded = if trusted {
@@ -102,13 +146,38 @@ impl RequestFacts {
                 header(req, "access-control-request-method").map(|m| m.trim().to_ascii_uppercase())
             })
             .flatten();
-        let path = normalize_path(req.uri.path()).into_owned();
-        let ambiguous_path = is_ambiguous(&path);
+        let forward_path = normalize_path(req.uri.path()).into_owned();
+        let (path, path_malformed) = match pricing_path(req.uri.path()) {
+            Ok(p) => (p.into_owned(), None),
+            Err(why) => (forward_path.clone(), Some(Malformed::Path(why))),
+        };
+        let head_len = head_bytes(req);
+        let malformed = if head_len > rules.max_header_bytes {
+            Some(Malformed::TooLarge {
+                len: head_len,
+                max: rules.max_header_bytes,
+            })
+        } else if method.bytes().any(|b| !b.is_ascii_uppercase()) {
+            Some(Malformed::Method)
+        } else {
+            host_malformed.or(path_malformed)
+        };
+        let limit_ip = if trusted {
+            header(req, "x-forwarded-for")
+                .and_then(|chain| chain.rsplit(',').next())
+                .and_then(|ip| ip.trim().parse().ok())
+                .or(client_ip)
+        } else {
+            client_ip
+        };
         Self {
             is_head: method == "HEAD",
             host: match_host,
-            ambiguous_path,
             path,
+            forward_path,
+            malformed,
+            absolute_authority,
+            limit_ip,
             client_ip,
             resource_url,
             preflight_method,
@@ -124,27 +193,42 @@ impl RequestFacts {
     }
 }
 
-/// Whether a path has a `\\` or an encoded `/` or `\\` (`%2F`, `%5C`, any case); no allocation.
-fn is_ambiguous(path: &str) -> bool {
-    let b = path.as_bytes();
-    b.contains(&b'\\')
-        || b.windows(3).any(|w| {
-            w[0] == b'%' && w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f')
-                || w[0] == b'%' && w[1] == b'5' && w[2].eq_ignore_ascii_case(&b'c')
-        })
+/// The authority of an absolute-form target (`GET http://host/path`), if the target is one.
+fn absolute_authority(req: &RequestHeader) -> Option<String> {
+    use pingora::protocols::http::authority::{RawTargetAuthority, raw_target_authority};
+    match raw_target_authority(req.raw_path()) {
+        RawTargetAuthority::Absolute { authority, .. } => {
+            std::str::from_utf8(authority).ok().map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+/// A host, optionally with `:port`: letters, digits, `-`, `.`, `_`, or a bracketed IPv6 literal.
+fn is_host_text(host: &str) -> bool {
+    host.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+}
+
+/// The size of a request head as sent: request line and header lines.
+fn head_bytes(req: &RequestHeader) -> usize {
+    let line = req.method.as_str().len() + req.raw_path().len() + 12;
+    req.headers
+        .iter()
+        .fold(line, |n, (name, value)| n + name.as_str().len() + value.len() + 4)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_ambiguous;
+    use super::is_host_text;
 
     #[test]
-    fn ambiguous_paths() {
-        for p in ["/a%2Fb", "/a%2fb", "/a%5Cb", "/a%5cb", "/a\\b"] {
-            assert!(is_ambiguous(p), "{p}");
+    fn host_text() {
+        for h in ["a.example", "A.EXAMPLE:8080", "[::1]:8402", "x_y.z", ""] {
+            assert!(is_host_text(h), "{h}");
         }
-        for p in ["/a/b", "/a%20b", "/%2", "/a%25b"] {
-            assert!(!is_ambiguous(p), "{p}");
+        for h in ["a b", "a,b", "a/b", "a@b", "a\\b"] {
+            assert!(!is_host_text(h), "{h}");
         }
     }
 }

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
+use super::local::LocalBody;
 use super::paywall_page;
+use super::settle::SettleFailure;
 use crate::x402::challenge::Challenge;
 use crate::x402::reason::Rejection;
 use crate::x402::settlement::SettleResponse;
@@ -67,6 +69,30 @@ impl Reply {
         Self::payment(402, headers, Bytes::from(body))
     }
 
+    /// The answer instead of a delivery whose settlement did not complete: 402 when refused (the
+    /// client may pay again), 503 when nothing was sent, 503 saying the payment may have been
+    /// taken when the outcome is unknown (never a 402 that would invite a second payment).
+    pub fn settle_failure(
+        challenge: &Challenge,
+        url: &str,
+        failure: &SettleFailure,
+        version: Version,
+    ) -> Self {
+        match failure {
+            SettleFailure::Refused(settle) => Self::settlement_failed(challenge, url, settle, version),
+            SettleFailure::Unavailable => Self::error(
+                503,
+                "facilitator_unavailable",
+                "the payment could not be settled right now; nothing was charged, try again shortly",
+            ),
+            SettleFailure::Unknown => Self::error(
+                503,
+                "settlement_unknown",
+                "the payment may have been taken: its settlement did not confirm in time. Do not pay again; the same payment is not accepted twice",
+            ),
+        }
+    }
+
     /// A CORS preflight on a priced route: answered here, never charged, never forwarded.
     pub fn preflight(allow_methods: &str) -> Self {
         let headers = vec![
@@ -117,6 +143,57 @@ impl Reply {
             session.write_response_body(Some(self.body), true).await?;
         }
         Ok(())
+    }
+}
+
+/// Chunk size for files of the built-in directory origin.
+const FILE_CHUNK: usize = 64 * 1024;
+
+/// Writes a response of the built-in directory origin, streaming a file in chunks instead of
+/// reading it into memory; for `HEAD` only the headers.
+pub async fn send_local(
+    session: &mut Session,
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: LocalBody,
+    head_only: bool,
+) -> pingora::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut resp = ResponseHeader::build(status, Some(headers.len() + 1))?;
+    for (name, value) in headers {
+        resp.insert_header(name, value)?;
+    }
+    resp.insert_header("Content-Length", body.len().to_string())?;
+    let no_body = head_only || body.is_empty();
+    session
+        .write_response_header(Box::new(resp), no_body)
+        .await?;
+    if no_body {
+        return Ok(());
+    }
+    match body {
+        LocalBody::Text(text) => session.write_response_body(Some(text), true).await,
+        LocalBody::File(mut file, len) => {
+            let mut sent = 0u64;
+            while sent < len {
+                let mut chunk = bytes::BytesMut::with_capacity(FILE_CHUNK.min((len - sent) as usize));
+                let n = file.read_buf(&mut chunk).await.map_err(|e| {
+                    pingora::Error::because(pingora::ErrorType::ReadError, "reading a static file", e)
+                })?;
+                if n == 0 {
+                    // The file shrank under us: end the response short rather than hang.
+                    return pingora::Error::e_explain(
+                        pingora::ErrorType::ReadError,
+                        "static file ended early",
+                    );
+                }
+                sent += n as u64;
+                session
+                    .write_response_body(Some(chunk.freeze()), sent >= len)
+                    .await?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -1,10 +1,14 @@
 //! After the origin answers: charge only for success, and never lose a payment's fate.
 //!
-//! Origin status < 400 → settle (retrying once on `settlement_pending`, spec §5.4) → `PAYMENT-RESPONSE`;
-//! origin status ≥ 400 → release the claim, charge nothing; settlement refused → 402 instead of the
-//! origin's body. A settlement whose outcome is unknown keeps its claim until `validBefore`, so the
-//! same authorization can never reach the origin twice. A settlement is never awaited past the
-//! authorization's `validBefore` (spec §10.9): after it, the transfer can no longer land.
+//! Origin status < 400 (a `101` switch included: an upgrade is a delivery) → settle (retrying once
+//! on `settlement_pending`, spec §5.4) → `PAYMENT-RESPONSE`; origin status ≥ 400 → release the
+//! claim, charge nothing; settlement refused → 402 instead of the origin's body. A settlement
+//! whose outcome is unknown (the facilitator timed out, answered 5xx or garbage, or stayed
+//! pending) may have moved the money: the client gets 503 with `Retry-After` and a reason saying
+//! so, never a 402 that would invite a second payment, and the claim is kept until `validBefore`,
+//! so the same authorization can never reach the origin twice. A settlement is never awaited
+//! past the authorization's `validBefore` (spec §10.9): after it, the transfer can no longer land.
+//! The facilitator's own error text goes to the log, never to the client.
 
 use std::time::{Duration, Instant};
 
@@ -21,18 +25,30 @@ pub enum SettleOutcome {
     Settled(SettleResponse),
     /// The origin failed: nothing charged, pass its response through.
     NotCharged,
-    /// Settlement refused or its outcome unknown: replace the response with a 402.
+    /// Settlement refused: replace the response with a 402.
     Failed(SettleResponse),
+    /// The facilitator could not be reached, so nothing was sent: 503, nothing charged.
+    Unavailable,
+    /// The money may have moved: 503 saying so, the claim kept.
+    Unknown,
+}
+
+/// Why a settled response cannot be delivered.
+#[derive(Debug)]
+pub enum SettleFailure {
+    Refused(SettleResponse),
+    Unavailable,
+    Unknown,
 }
 
 impl SettleOutcome {
     /// Records the outcome on the request and returns the headers a settled response gains, or the
-    /// settlement failure to answer with instead of the origin's response.
+    /// failure to answer with instead of the origin's response.
     pub fn apply(
         self,
         version: Version,
         outcome: &mut Outcome,
-    ) -> Result<Vec<(&'static str, String)>, Box<SettleResponse>> {
+    ) -> Result<Vec<(&'static str, String)>, Box<SettleFailure>> {
         match self {
             Self::Settled(r) => Ok(vec![
                 r.header(version),
@@ -44,7 +60,15 @@ impl SettleOutcome {
             }
             Self::Failed(r) => {
                 *outcome = Outcome::SettleFailed;
-                Err(Box::new(r))
+                Err(Box::new(SettleFailure::Refused(r)))
+            }
+            Self::Unavailable => {
+                *outcome = Outcome::Unavailable;
+                Err(Box::new(SettleFailure::Unavailable))
+            }
+            Self::Unknown => {
+                *outcome = Outcome::SettleUnknown;
+                Err(Box::new(SettleFailure::Unknown))
             }
         }
     }
@@ -58,9 +82,7 @@ pub async fn after_origin(
     status: u16,
 ) -> SettleOutcome {
     if status >= 400 {
-        let _ = payments.guard.release(&paid.key).await;
-        paid.state = PaymentState::Released;
-        payments.metrics.payment("released");
+        release(payments, paid, "released").await;
         return SettleOutcome::NotCharged;
     }
     let request = FacilitatorRequest {
@@ -79,21 +101,19 @@ pub async fn after_origin(
         result = timed_settle(payments, settler, &request, deadline).await;
     }
     match result {
-        Ok(r) if r.success => {
+        Ok(mut r) if r.success => {
             paid.state = PaymentState::Settled;
             payments.metrics.payment("settled");
+            r.error_message = None;
             SettleOutcome::Settled(r)
         }
-        Ok(r) if r.is_pending() => {
-            paid.state = PaymentState::Unknown;
-            payments.metrics.payment("settle_failed");
-            SettleOutcome::Failed(r)
-        }
+        Ok(r) if r.is_pending() => unknown(payments, paid, "still settlement_pending"),
         Ok(mut r) => {
             // A definite refusal: the authorization was not spent, the client may present it again.
-            let _ = payments.guard.release(&paid.key).await;
-            paid.state = PaymentState::Released;
-            payments.metrics.payment("settle_failed");
+            if let Some(message) = r.error_message.take() {
+                tracing::info!(payer = %paid.payer, reason = ?r.error_reason, "settlement refused: {message}");
+            }
+            release(payments, paid, "settle_failed").await;
             if r.payer.is_none() {
                 r.payer = Some(paid.payer.clone());
             }
@@ -102,23 +122,29 @@ pub async fn after_origin(
             }
             SettleOutcome::Failed(r)
         }
-        Err(e) => {
-            // A timeout may hide a broadcast transaction: keep the claim.
-            paid.state = PaymentState::Unknown;
-            payments.metrics.payment("settle_failed");
-            let reason = match e {
-                FacilitatorError::Unreachable(_) => "facilitator_unavailable",
-                FacilitatorError::BadResponse { .. } => "unexpected_settle_error",
-            };
-            tracing::error!(payer = %paid.payer, "settlement failed: {e}");
-            SettleOutcome::Failed(SettleResponse::failure(
-                reason,
-                Some(e.to_string()),
-                &paid.network,
-                &paid.payer,
-            ))
+        Err(FacilitatorError::Unreachable(e)) => {
+            // Nothing reached the facilitator, so nothing was charged.
+            tracing::error!(payer = %paid.payer, "settlement not attempted: {e}");
+            release(payments, paid, "settle_unavailable").await;
+            SettleOutcome::Unavailable
         }
+        Err(e) => unknown(payments, paid, &e.to_string()),
     }
+}
+
+/// Gives the claim back: nothing was charged.
+async fn release(payments: &Payments, paid: &mut PaidRequest, event: &str) {
+    let _ = payments.guard.release(&paid.key).await;
+    paid.state = PaymentState::Released;
+    payments.metrics.payment(event);
+}
+
+/// The outcome is unknown: keep the claim (a hidden broadcast may still land).
+fn unknown(payments: &Payments, paid: &mut PaidRequest, why: &str) -> SettleOutcome {
+    tracing::error!(payer = %paid.payer, "settlement outcome unknown, claim kept: {why}");
+    paid.state = PaymentState::Unknown;
+    payments.metrics.payment("settle_unknown");
+    SettleOutcome::Unknown
 }
 
 async fn timed_settle(
@@ -131,7 +157,7 @@ async fn timed_settle(
     let result = tokio::time::timeout(deadline, settler.settle(request))
         .await
         .unwrap_or_else(|_| {
-            Err(FacilitatorError::Unreachable(
+            Err(FacilitatorError::NoAnswer(
                 "no settlement before the authorization's validBefore".into(),
             ))
         });

@@ -1,6 +1,7 @@
-//! The steps of `request_filter`, in order: refuse ambiguous paths, answer CORS preflights, find
-//! the route, price it (free / OPTIONS / `paywall::decide`), and serve the gateway's own directory
-//! origin. Each step either decides the reply or lets the request go on.
+//! The steps of `request_filter`, in order: refuse malformed heads (method case, host, size,
+//! ambiguous paths), answer CORS preflights, find the route, price it (free / free method /
+//! OPTIONS / `paywall::decide`), and serve the gateway's own directory origin. Each step either
+//! decides the reply or lets the request go on.
 
 use std::sync::Arc;
 
@@ -9,8 +10,8 @@ use pingora::proxy::Session;
 use super::ctx::{Outcome, RequestCtx};
 use super::identity::{self, Requester};
 use super::paywall::{self, Verdict};
-use super::request::RequestFacts;
-use super::respond::{EXPOSE_HEADERS, Reply};
+use super::request::{Malformed, RequestFacts};
+use super::respond::{self, EXPOSE_HEADERS, Reply};
 use super::settle;
 use super::{Gateway, local};
 use crate::facilitator::Settler;
@@ -32,7 +33,7 @@ impl Gateway {
         facts: &RequestFacts,
         ctx: &mut RequestCtx,
     ) -> Step {
-        if let Some(step) = refuse_ambiguous(facts, ctx).or_else(|| preflight(snapshot, facts, ctx))
+        if let Some(step) = refuse_malformed(facts, ctx).or_else(|| preflight(snapshot, facts, ctx))
         {
             return step;
         }
@@ -59,17 +60,18 @@ impl Gateway {
             ctx.outcome = Outcome::Preflight;
             return Step::Forward;
         }
+        if route.free_methods.contains(&facts.method) {
+            ctx.outcome = Outcome::Free;
+            return Step::Forward;
+        }
         let who = identity::classify(facts);
-        let verdict = paywall::decide(
-            &self.payments,
-            snapshot.verifier.as_ref(),
-            challenge,
-            facts.payment_signature.as_deref(),
-            facts.x_payment.as_deref(),
-            &facts.resource_url,
-            snapshot.max_payment_header_bytes,
-        )
-        .await;
+        let presented = paywall::Presented {
+            signature: facts.payment_signature.as_deref(),
+            x_payment: facts.x_payment.as_deref(),
+            resource_url: &facts.resource_url,
+            client_ip: facts.limit_ip,
+        };
+        let verdict = paywall::decide(&self.payments, snapshot, challenge, &presented).await;
         self.answer(verdict, route, challenge, facts, who, ctx)
     }
 
@@ -109,6 +111,16 @@ impl Gateway {
                     format!("the payment header is {len} bytes; at most {max} are accepted");
                 Step::Reply(Reply::error(431, "payment_header_too_large", &message))
             }
+            Verdict::TooManyVerifications => {
+                ctx.outcome = Outcome::Limited;
+                let mut reply = Reply::error(
+                    429,
+                    "too_many_verifications",
+                    "too many payments from this client are being verified at once; try again shortly",
+                );
+                reply.headers.push(("Retry-After", "1".into()));
+                Step::Reply(reply)
+            }
             Verdict::Unavailable(e) => {
                 ctx.outcome = Outcome::Unavailable;
                 tracing::warn!(route = %route.name, "payment verifier unavailable: {e}");
@@ -130,40 +142,57 @@ impl Gateway {
         ctx: &mut RequestCtx,
         facts: &RequestFacts,
     ) -> pingora::Result<()> {
-        let local = local::serve(root, &facts.method, &facts.path).await;
-        let mut reply = Reply {
-            status: local.status,
-            headers: vec![("Content-Type", local.content_type.to_string())],
-            body: local.body,
-        };
+        let local = local::serve(root, &facts.method, &facts.forward_path).await;
+        let mut headers = vec![("Content-Type", local.content_type)];
         if let Some(paid) = ctx.payment.as_mut() {
             let version = paid.version;
             let outcome = settle::after_origin(&self.payments, settler, paid, local.status).await;
             match outcome.apply(version, &mut ctx.outcome) {
-                Ok(headers) => {
-                    reply.headers.extend(headers);
-                    reply
-                        .headers
-                        .push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
+                Ok(settled) => {
+                    headers.extend(settled);
+                    headers.push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
                 }
                 Err(failure) => {
                     if let Some(Pricing::Paid(c)) = ctx.route.as_ref().map(|r| &r.pricing) {
-                        reply = Reply::settlement_failed(c, &ctx.resource_url, &failure, version);
+                        let reply = Reply::settle_failure(c, &ctx.resource_url, &failure, version);
+                        return reply.send(session, facts.is_head).await;
                     }
                 }
             }
         }
-        reply.send(session, facts.is_head).await
+        respond::send_local(session, local.status, headers, local.body, facts.is_head).await
     }
 }
 
-/// An encoded `/` or a `\\` could name one resource here and another at the origin: 400.
-fn refuse_ambiguous(facts: &RequestFacts, ctx: &mut RequestCtx) -> Option<Step> {
-    facts.ambiguous_path.then(|| {
-        ctx.outcome = Outcome::BadRequest;
-        let message = "encoded '/' and '\\' are not accepted in the path";
-        Step::Reply(Reply::error(400, "ambiguous_path", message))
-    })
+/// A head that some origin could read as naming another resource than the gateway does is refused
+/// before routing: 400 (or 431 when too large).
+fn refuse_malformed(facts: &RequestFacts, ctx: &mut RequestCtx) -> Option<Step> {
+    let malformed = facts.malformed?;
+    ctx.outcome = Outcome::BadRequest;
+    let reply = match malformed {
+        Malformed::Method => Reply::error(
+            400,
+            "invalid_method",
+            "request methods are upper case (GET, POST, ...)",
+        ),
+        Malformed::MissingHost => Reply::error(
+            400,
+            "missing_host",
+            "the request names no host: send a Host header",
+        ),
+        Malformed::InvalidHost => Reply::error(
+            400,
+            "invalid_host",
+            "the request must carry exactly one valid Host",
+        ),
+        Malformed::Path(why) => Reply::error(400, "ambiguous_path", &why.to_string()),
+        Malformed::TooLarge { len, max } => Reply::error(
+            431,
+            "request_headers_too_large",
+            &format!("the request head is {len} bytes; at most {max} are accepted"),
+        ),
+    };
+    Some(Step::Reply(reply))
 }
 
 /// A CORS preflight for a priced route is answered here: never charged, never forwarded.

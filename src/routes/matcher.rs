@@ -271,6 +271,11 @@ impl MethodSet {
         Ok(set)
     }
 
+    /// Whether the set is "any method".
+    pub(crate) fn is_any(&self) -> bool {
+        self.any
+    }
+
     pub(crate) fn matches(&self, m: MethodKey<'_>) -> bool {
         if self.any {
             return true;
@@ -302,6 +307,8 @@ fn is_tchar(b: u8) -> bool {
 pub(crate) enum Segment {
     /// Exact, case-sensitive text (already percent-normalized like requests are).
     Literal(Box<str>),
+    /// Text matched ignoring ASCII case (the default), stored lowercase.
+    Folded(Box<str>),
     /// `:name`: one non-empty segment, captured.
     Param(Box<str>),
     /// `*`: one non-empty segment, not captured.
@@ -317,7 +324,8 @@ pub(crate) struct PathPattern {
 }
 
 impl PathPattern {
-    pub(crate) fn compile(raw: &str) -> Result<Self, PatternError> {
+    /// Compiles a pattern; literal segments compare ASCII-case-insensitively unless `case_sensitive`.
+    pub(crate) fn compile(raw: &str, case_sensitive: bool) -> Result<Self, PatternError> {
         let Some(body) = raw.strip_prefix('/') else {
             return Err(PatternError::PathMissingSlash(raw.to_owned()));
         };
@@ -343,7 +351,8 @@ impl PathPattern {
                 "*" => Segment::Star,
                 _ => match piece.strip_prefix(':') {
                     Some(name) => Segment::Param(check_param_name(name, &pattern.segments)?),
-                    None => Segment::Literal(check_literal(piece)?),
+                    None if case_sensitive => Segment::Literal(check_literal(piece)?),
+                    None => Segment::Folded(check_literal(piece)?.to_ascii_lowercase().into()),
                 },
             };
             pattern.segments.push(seg);
@@ -370,6 +379,7 @@ impl PathPattern {
             };
             match seg {
                 Segment::Literal(lit) if **lit != *value => return false,
+                Segment::Folded(lit) if !lit.eq_ignore_ascii_case(value) => return false,
                 Segment::Param(name) => capture(name, value),
                 _ => {}
             }
@@ -395,7 +405,15 @@ impl PathPattern {
                 .zip(&other.segments)
                 .all(|(a, b)| match (a, b) {
                     (Segment::Literal(x), Segment::Literal(y)) => x == y,
-                    (Segment::Literal(_), _) => false,
+                    // A folded literal matches every spelling of its text.
+                    (Segment::Folded(x), Segment::Literal(y) | Segment::Folded(y)) => {
+                        x.eq_ignore_ascii_case(y)
+                    }
+                    // An exact literal covers a folded one only when case cannot vary.
+                    (Segment::Literal(x), Segment::Folded(y)) => {
+                        x == y && !y.bytes().any(|b| b.is_ascii_alphabetic())
+                    }
+                    (Segment::Literal(_) | Segment::Folded(_), _) => false,
                     (Segment::Param(_) | Segment::Star, _) => true,
                 })
     }
@@ -432,10 +450,22 @@ fn check_literal(piece: &str) -> Result<Box<str>, PatternError> {
             "`?` and `#` cannot appear in a path pattern (queries and fragments are stripped)",
         ));
     }
-    let decoded = decode_unreserved(piece);
+    if piece.contains(';') {
+        return Err(err(
+            "`;` cannot appear in a path pattern: `;params` are folded away before matching, as \
+             Tomcat and Jetty do",
+        ));
+    }
+    let decoded = super::canonical::canonical_segment(piece).into_owned();
     if decoded == "." || decoded == ".." {
         return Err(err(
             "`.` and `..` segments are resolved away before matching, so they never match",
+        ));
+    }
+    if decoded.ends_with('.') || decoded.ends_with("%20") {
+        return Err(err(
+            "a segment cannot end with `.` or a space: trailing dots and spaces are folded away \
+             before matching, as IIS does",
         ));
     }
     Ok(decoded.into())
@@ -474,7 +504,7 @@ pub fn normalize_path(path: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(path.len());
     let mut trailing_slash = false;
     for raw in path[1..].split('/') {
-        let seg = decode_unreserved(raw);
+        let seg = decode_unreserved_fully(raw);
         trailing_slash = matches!(&*seg, "" | "." | "..");
         match &*seg {
             "" | "." => {}
@@ -524,8 +554,20 @@ fn unreserved_escape(bytes: &[u8]) -> Option<u8> {
     }
 }
 
+/// Decodes unreserved escapes until none is left (`%2%65` → `%2e` → `.`), as an origin that decodes
+/// twice would read it; this makes normalization idempotent. Borrows when there are none.
+pub(crate) fn decode_unreserved_fully(s: &str) -> Cow<'_, str> {
+    let mut current = decode_unreserved(s);
+    loop {
+        match decode_unreserved(&current) {
+            Cow::Borrowed(_) => return current,
+            Cow::Owned(next) => current = Cow::Owned(next),
+        }
+    }
+}
+
 /// Decodes `%XY` escapes of unreserved characters only; borrows when there are none.
-fn decode_unreserved(s: &str) -> Cow<'_, str> {
+pub(crate) fn decode_unreserved(s: &str) -> Cow<'_, str> {
     let bytes = s.as_bytes();
     let Some(first) = (0..bytes.len()).find(|&i| unreserved_escape(&bytes[i..]).is_some()) else {
         return Cow::Borrowed(s);

@@ -11,7 +11,8 @@
 //! `:params`. Shadowing analysis (`unreachable`) lives here too and walks the same
 //! index, with a route's own pattern as the request.
 
-mod fxhash;
+pub mod canonical;
+mod hash;
 mod matcher;
 mod params;
 #[cfg(test)]
@@ -19,8 +20,9 @@ mod tests;
 
 use std::collections::HashMap;
 
-use fxhash::{FxBuild, host_hash};
+use hash::{FxBuild, host_hash};
 use matcher::{HostPattern, MethodKey, MethodSet, PathPattern, Segment, host_without_port};
+pub use canonical::{AmbiguousPath, pricing_path};
 pub use matcher::{PatternError, normalize_path};
 pub use params::Params;
 
@@ -33,6 +35,8 @@ pub struct RouteSpec<'a> {
     pub methods: &'a [&'a str],
     /// Path pattern starting with `/`, e.g. `/users/:id/**`.
     pub path: &'a str,
+    /// Literal segments compare exactly; otherwise ignoring ASCII case (Express, IIS, ASP.NET).
+    pub case_sensitive: bool,
 }
 
 /// The compiled matchers of one route.
@@ -86,7 +90,7 @@ impl<P> RouteTableBuilder<P> {
         let rule = Rule {
             host: HostPattern::compile(spec.host)?,
             methods: MethodSet::compile(spec.methods)?,
-            path: PathPattern::compile(spec.path)?,
+            path: PathPattern::compile(spec.path, spec.case_sensitive)?,
         };
         self.rules.push(rule);
         self.policies.push(policy);
@@ -161,15 +165,18 @@ impl<P> RouteTable<P> {
             return None;
         }
         let host = host_without_port(host);
+        let lower = lowercase(path);
         let search = Search {
             rules: &self.rules,
             method: MethodKey::new(method),
+            path,
+            lower: &lower,
         };
         let mut best = NONE;
         let idx = &self.index;
         if idx.exact_lens & len_bit(host.len()) != 0 {
             for trie in host_tries(&idx.exact, host) {
-                trie.search(0, path, &search, &mut best);
+                trie.search(0, 0, &search, &mut best);
             }
         }
         if idx.suffix_labels != 0 {
@@ -183,12 +190,12 @@ impl<P> RouteTable<P> {
                 labels += 1;
                 if idx.suffix_labels & len_bit(labels) != 0 {
                     for trie in host_tries(&idx.suffix, &host[i + 1..]) {
-                        trie.search(0, path, &search, &mut best);
+                        trie.search(0, 0, &search, &mut best);
                     }
                 }
             }
         }
-        idx.any.search(0, path, &search, &mut best);
+        idx.any.search(0, 0, &search, &mut best);
         self.make_match(best as usize, path)
     }
 
@@ -253,7 +260,6 @@ impl<P> RouteTable<P> {
     /// the quadratic definition's. Roughly linear in the table size for tables whose
     /// routes do not pile up on one node.
     pub fn unreachable(&self) -> Vec<(usize, usize)> {
-        let idx = &self.index;
         let mut out = Vec::new();
         for (b, target) in (0u32..).zip(&self.rules) {
             let cover = Cover {
@@ -262,28 +268,69 @@ impl<P> RouteTable<P> {
             };
             let segments = &target.path.segments[..];
             let mut best = b;
-            let mut search = |trie: &Trie| trie.cover_search(0, segments, &cover, &mut best);
-            match &target.host {
-                HostPattern::Any => {}
-                HostPattern::Exact(name) => {
-                    host_tries(&idx.exact, name).for_each(&mut search);
-                    for suffix in wildcard_suffixes(name) {
-                        host_tries(&idx.suffix, suffix).for_each(&mut search);
-                    }
-                }
-                HostPattern::Suffix(name) => {
-                    host_tries(&idx.suffix, name).for_each(&mut search);
-                    for suffix in wildcard_suffixes(name) {
-                        host_tries(&idx.suffix, suffix).for_each(&mut search);
-                    }
-                }
+            for trie in self.covering_tries(target) {
+                trie.cover_search(0, segments, &cover, &mut best);
             }
-            search(&idx.any);
             if best < b {
                 out.push((b as usize, best as usize));
             }
         }
         out
+    }
+
+    /// Later routes (after `index`) that match every host and path route `index` matches and
+    /// accept some method it does not, ascending: where the methods a route does not list go.
+    /// Used to warn when a priced route lists some methods and a free route catches the rest.
+    pub fn method_gaps(&self, index: usize) -> Vec<usize> {
+        let Some(target) = self.rules.get(index) else {
+            return Vec::new();
+        };
+        if target.methods.is_any() {
+            return Vec::new();
+        }
+        let cover = Cover {
+            rules: &self.rules,
+            target,
+        };
+        let mut out = Vec::new();
+        for trie in self.covering_tries(target) {
+            trie.collect_covering(0, &target.path.segments, &cover, &mut out);
+        }
+        out.retain(|&j| {
+            j as usize > index && !target.methods.covers(&self.rules[j as usize].methods)
+        });
+        out.sort_unstable();
+        out.dedup();
+        out.into_iter().map(|j| j as usize).collect()
+    }
+
+    /// Whether any route names a host (then a request whose host is unknown cannot be routed
+    /// the way the origin would route it).
+    pub fn has_host_scoped(&self) -> bool {
+        self.rules.iter().any(|r| !matches!(r.host, HostPattern::Any))
+    }
+
+    /// The host partitions whose routes may cover `target`'s host: any; its exact host; `*.s`
+    /// for each suffix `s` of its host.
+    fn covering_tries<'s>(&'s self, target: &'s Rule) -> Vec<&'s Trie> {
+        let idx = &self.index;
+        let mut tries = Vec::new();
+        let name = match &target.host {
+            HostPattern::Any => None,
+            HostPattern::Exact(name) => {
+                tries.extend(host_tries(&idx.exact, name));
+                Some(name)
+            }
+            HostPattern::Suffix(name) => {
+                tries.extend(host_tries(&idx.suffix, name));
+                Some(name)
+            }
+        };
+        for suffix in name.into_iter().flat_map(|n| wildcard_suffixes(n)) {
+            tries.extend(host_tries(&idx.suffix, suffix));
+        }
+        tries.push(&idx.any);
+        tries
     }
 
     /// Reference implementation of [`Self::unreachable`]: every pair, O(n²).
@@ -352,7 +399,10 @@ struct Node {
     /// Smallest route id anywhere in this subtree (ids are inserted ascending, so it
     /// is the id of the route that created the node).
     min: u32,
+    /// Case-sensitive literal children.
     literals: Literals,
+    /// Case-insensitive literal children, keyed by their lowercase text.
+    folded: Literals,
     /// Child for `:param` and `*` (both match exactly one non-empty segment).
     single: Option<u32>,
     /// Routes whose pattern ends exactly here, ascending.
@@ -366,6 +416,7 @@ impl Node {
         Self {
             min,
             literals: Literals::default(),
+            folded: Literals::default(),
             single: None,
             ends: Vec::new(),
             tails: Vec::new(),
@@ -453,10 +504,22 @@ impl Cover<'_> {
     }
 }
 
-/// Per-request state shared by all trie walks.
+/// Per-request state shared by all trie walks: the path, and its ASCII-lowercase twin (same
+/// byte offsets) for folded literals.
 struct Search<'a> {
     rules: &'a [Rule],
     method: MethodKey<'a>,
+    path: &'a str,
+    lower: &'a str,
+}
+
+/// `path` in ASCII lower case; borrows when it has no upper-case letter.
+fn lowercase(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(path.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    }
 }
 
 impl Search<'_> {
@@ -485,6 +548,7 @@ impl Trie {
             let next = self.nodes.len() as u32;
             let child = match seg {
                 Segment::Literal(lit) => self.nodes[node].literals.get_or_insert(lit, next),
+                Segment::Folded(lit) => self.nodes[node].folded.get_or_insert(lit, next),
                 Segment::Param(_) | Segment::Star => *self.nodes[node].single.get_or_insert(next),
             };
             if child == next {
@@ -502,7 +566,8 @@ impl Trie {
 
     /// Depth-first walk; each node is reached by at most one path, so the walk visits
     /// at most (segments × matching branches) nodes and never revisits one.
-    fn search(&self, node: usize, rest: &str, s: &Search<'_>, best: &mut u32) {
+    /// `pos` is the byte offset in `s.path` where the unmatched rest begins.
+    fn search(&self, node: usize, pos: usize, s: &Search<'_>, best: &mut u32) {
         let Some(n) = self.nodes.get(node) else {
             return;
         };
@@ -512,14 +577,54 @@ impl Trie {
         if !n.tails.is_empty() {
             s.take_first(&n.tails, best);
         }
-        match matcher::next_segment(rest) {
+        match matcher::next_segment(&s.path[pos..]) {
             None => s.take_first(&n.ends, best),
             Some((seg, after)) => {
+                let end = s.path.len() - after.len();
+                let start = end - seg.len();
                 if let Some(child) = n.literals.get(seg) {
-                    self.search(child as usize, after, s, best);
+                    self.search(child as usize, end, s, best);
+                }
+                if let Some(child) = n.folded.get(&s.lower[start..end]) {
+                    self.search(child as usize, end, s, best);
                 }
                 if let Some(child) = n.single {
-                    self.search(child as usize, after, s, best);
+                    self.search(child as usize, end, s, best);
+                }
+            }
+        }
+    }
+
+    /// Every route (any id, no pruning) whose host and path patterns cover the target's; the
+    /// walk is `cover_search`'s. Methods are the caller's business.
+    fn collect_covering(&self, node: usize, rest: &[Segment], c: &Cover<'_>, out: &mut Vec<u32>) {
+        let Some(n) = self.nodes.get(node) else {
+            return;
+        };
+        let mut take = |ids: &[u32]| {
+            out.extend(ids.iter().copied().filter(|&id| {
+                let r = &c.rules[id as usize];
+                r.host.covers(&c.target.host) && r.path.covers(&c.target.path)
+            }))
+        };
+        take(&n.tails);
+        match rest.split_first() {
+            None => {
+                if !c.target.path.tail {
+                    take(&n.ends);
+                }
+            }
+            Some((seg, after)) => {
+                if let Segment::Literal(lit) | Segment::Folded(lit) = seg {
+                    if let Some(child) = n.literals.get(lit) {
+                        self.collect_covering(child as usize, after, c, out);
+                    }
+                    if let Some(child) = n.folded.get(&lit.to_ascii_lowercase()) {
+                        self.collect_covering(child as usize, after, c, out);
+                    }
+                }
+                if let Some(child) = n.single {
+                    self.collect_covering(child as usize, after, c, out);
                 }
             }
         }
@@ -546,10 +651,14 @@ impl Trie {
                 }
             }
             Some((seg, after)) => {
-                if let Segment::Literal(lit) = seg
-                    && let Some(child) = n.literals.get(lit)
-                {
-                    self.cover_search(child as usize, after, c, best);
+                if let Segment::Literal(lit) | Segment::Folded(lit) = seg {
+                    // Candidates only: `covers` decides, so both spellings are followed.
+                    if let Some(child) = n.literals.get(lit) {
+                        self.cover_search(child as usize, after, c, best);
+                    }
+                    if let Some(child) = n.folded.get(&lit.to_ascii_lowercase()) {
+                        self.cover_search(child as usize, after, c, best);
+                    }
                 }
                 if let Some(child) = n.single {
                     self.cover_search(child as usize, after, c, best);

@@ -6,10 +6,20 @@ use super::*;
 use std::borrow::Cow;
 
 fn spec<'a>(host: &'a str, methods: &'a [&'a str], path: &'a str) -> RouteSpec<'a> {
+    spec_cs(host, methods, path, true)
+}
+
+fn spec_cs<'a>(
+    host: &'a str,
+    methods: &'a [&'a str],
+    path: &'a str,
+    case_sensitive: bool,
+) -> RouteSpec<'a> {
     RouteSpec {
         host,
         methods,
         path,
+        case_sensitive,
     }
 }
 
@@ -446,8 +456,8 @@ impl Rng {
 }
 
 /// More than `SMALL_LITERALS`, so trie nodes switch to hash maps.
-const LITERALS: [&str; 14] = [
-    "a", "b", "c", "dd", "a", "b", "c", "l1", "l2", "l3", "l4", "l5", "l6", "l7",
+const LITERALS: [&str; 16] = [
+    "a", "b", "c", "dd", "a", "b", "c", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "A", "Dd",
 ];
 
 fn random_pattern(rng: &mut Rng, n: usize) -> String {
@@ -552,7 +562,8 @@ fn index_matches_linear_scan() {
             let host = rng.pick(&HOSTS);
             let methods: Vec<&str> = (0..1 + rng.below(2)).map(|_| rng.pick(&METHODS)).collect();
             let path = random_pattern(&mut rng, i);
-            b.push(spec(host, &methods, &path), i).unwrap();
+            let cs = rng.below(2) == 0;
+            b.push(spec_cs(host, &methods, &path, cs), i).unwrap();
             patterns.push(path);
         }
         let t = b.build();
@@ -591,7 +602,7 @@ fn index_matches_linear_scan() {
         assert!(hits > 300, "round {round}: {hits} hits");
         misses += 5000 - hits;
         assert!(
-            winners.len() > 20,
+            winners.len() > 15,
             "round {round}: {} winners",
             winners.len()
         );
@@ -669,7 +680,9 @@ fn unreachable_matches_quadratic_reference() {
             for i in 0..n_routes {
                 let methods: Vec<&str> = (0..rng.below(3)).map(|_| rng.pick(&METHODS)).collect();
                 let path = random_pattern(&mut rng, i + round);
-                b.push(spec(rng.pick(&HOSTS), &methods, &path), i).unwrap();
+                let cs = rng.below(2) == 0;
+                b.push(spec_cs(rng.pick(&HOSTS), &methods, &path, cs), i)
+                    .unwrap();
             }
             let t = b.build();
             let fast = t.unreachable();
@@ -714,4 +727,64 @@ fn unreachable_on_fixed_tables_matches_reference() {
     ]);
     assert_eq!(t.unreachable(), [(2, 1), (4, 0), (5, 1)]);
     assert_eq!(t.unreachable(), t.unreachable_quadratic());
+}
+
+// ---------------------------------------------------------------- case folding and method gaps
+
+#[test]
+fn literals_fold_case_unless_case_sensitive() {
+    let mut b = RouteTableBuilder::new();
+    b.push(spec_cs("*", &["*"], "/Paid/**", false), 0).unwrap();
+    b.push(spec_cs("*", &["*"], "/Exact/x", true), 1).unwrap();
+    let t = b.build();
+    for p in ["/paid/x", "/PAID", "/pAiD/Y/z"] {
+        assert_eq!(idx(&t, "GET", "h", p), Some(0), "{p}");
+    }
+    assert_eq!(idx(&t, "GET", "h", "/Exact/x"), Some(1));
+    assert_eq!(idx(&t, "GET", "h", "/exact/x"), None);
+    // captures keep the client's spelling
+    let mut b = RouteTableBuilder::new();
+    b.push(spec_cs("*", &["*"], "/Users/:id", false), 0).unwrap();
+    let t = b.build();
+    assert_eq!(t.find("GET", "h", "/USERS/AbC").unwrap().params.get("id"), Some("AbC"));
+}
+
+#[test]
+fn folded_and_exact_literals_shadow_as_sets() {
+    let mut b = RouteTableBuilder::new();
+    b.push(spec_cs("*", &["*"], "/a/**", false), 0).unwrap();
+    b.push(spec_cs("*", &["*"], "/A/x", true), 1).unwrap();
+    b.push(spec_cs("*", &["*"], "/B/**", true), 2).unwrap();
+    b.push(spec_cs("*", &["*"], "/b/y", false), 3).unwrap();
+    b.push(spec_cs("*", &["*"], "/1/**", true), 4).unwrap();
+    b.push(spec_cs("*", &["*"], "/1/z", false), 5).unwrap();
+    let t = b.build();
+    assert_eq!(t.unreachable(), [(1, 0), (5, 4)]);
+    assert_eq!(t.unreachable(), t.unreachable_quadratic());
+}
+
+#[test]
+fn patterns_refuse_what_requests_fold_away() {
+    for p in ["/a;b", "/a./x", "/a%20"] {
+        assert!(
+            matches!(push_err("*", &[], p), PatternError::InvalidSegment { .. }),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn method_gaps_find_later_routes_that_catch_other_methods() {
+    let t = table(&[
+        ("*", &["GET"], "/paid/**"),
+        ("*", &["POST"], "/paid/x"),
+        ("*", &["*"], "/**"),
+        ("*", &["GET"], "/**"),
+        ("*", &["*"], "/other/**"),
+    ]);
+    assert_eq!(t.method_gaps(0), [2]);
+    assert_eq!(t.method_gaps(1), [2, 3]);
+    assert!(t.method_gaps(2).is_empty(), "any-method routes have no gaps");
+    assert!(!t.has_host_scoped());
+    assert!(table(&[("a.com", &[], "/")]).has_host_scoped());
 }

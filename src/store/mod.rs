@@ -2,11 +2,13 @@
 //! the settlement outbox and deferred tabs later. In-memory first; Redis/PostgreSQL join behind the
 //! same traits when several nodes share state.
 
+mod in_flight;
 mod memory;
 
 use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
 
+pub use in_flight::{InFlight, Permit};
 pub use memory::MemoryReplayGuard;
 
 use crate::clock::UnixSecs;

@@ -317,3 +317,68 @@ fn tls_listeners_need_readable_pem_files() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn mixed_mainnet_and_testnet_options_are_refused_naming_both() {
+    let two = |extra: &str| {
+        base(&format!(
+            "[[routes]]\npath = \"/r\"\nprice = \"$0.01\"\n{extra}\n[[routes.accepts]]\nnetwork = \"eip155:8453\"\n[[routes.accepts]]\nnetwork = \"eip155:84532\"\n"
+        ))
+    };
+    let errs = errors(&two(""));
+    assert!(
+        errs.iter().any(|e| e.message.contains("eip155:8453")
+            && e.message.contains("eip155:84532")
+            && e.message.contains("allow_mixed_networks")),
+        "{errs:?}"
+    );
+    assert!(compile_text(&two("allow_mixed_networks = true")).is_ok());
+    // the [payment] defaults too
+    let defaults = base("[[routes]]\npath = \"/r\"\nprice = \"$0.01\"\n")
+        .replace("[\"base-sepolia\"]", "[\"base\", \"base-sepolia\"]");
+    let errs = errors(&defaults);
+    assert!(errs.iter().any(|e| e.message.contains("`[payment]`")), "{errs:?}");
+    let allowed = defaults.replace("[payment]\n", "[payment]\nallow_mixed_networks = true\n");
+    assert!(compile_text(&allowed).is_ok());
+}
+
+#[test]
+fn a_priced_route_leaving_methods_to_a_free_route_is_warned_about() {
+    let c = compile_text(&base(
+        "[[routes]]\nname = \"paid\"\nmethods = [\"GET\"]\npath = \"/p/**\"\nprice = \"$0.01\"\n[[routes]]\nname = \"free\"\npath = \"/**\"\nprice = \"free\"\n",
+    ))
+    .unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.message.contains("`paid`") && w.message.contains("`free`")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn free_methods_price_every_other_method() {
+    let c = compile_text(&base(
+        "[[routes]]\npath = \"/p/**\"\nprice = \"$0.01\"\nfree_methods = [\"options\", \"GET\"]\n",
+    ))
+    .unwrap();
+    let m = c.snapshot.routes.find("DELETE", "h", "/p/x").expect("route");
+    assert_eq!(m.policy.free_methods, ["OPTIONS", "GET", "HEAD"]);
+    let errs = errors(&base(
+        "[[routes]]\nmethods = [\"GET\"]\npath = \"/p/**\"\nprice = \"$0.01\"\nfree_methods = [\"POST\"]\n",
+    ));
+    assert!(errs.iter().any(|e| e.message.contains("free_methods")), "{errs:?}");
+}
+
+#[test]
+fn literals_fold_case_unless_the_route_or_server_says_otherwise() {
+    let routes = "[[routes]]\npath = \"/Paid/**\"\nprice = \"$0.01\"\n[[routes]]\npath = \"/Exact/**\"\nprice = \"$0.01\"\ncase_sensitive = true\n";
+    let c = compile_text(&base(routes)).unwrap();
+    assert!(first_offer(&c, "/PAID/x").is_some());
+    assert!(c.snapshot.routes.find("GET", "h", "/exact/x").is_none());
+    let strict = base(routes).replace("[payment]", "[server]\ncase_sensitive = true\n\n[payment]");
+    let c = compile_text(&strict).unwrap();
+    assert!(c.snapshot.routes.find("GET", "h", "/PAID/x").is_none());
+    assert!(!c.snapshot.request_rules.host_scoped);
+}
