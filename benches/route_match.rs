@@ -24,7 +24,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use x402_gateway::routes::{RouteSpec, RouteTable, RouteTableBuilder, normalize_path};
+use x402_gateway::routes::{
+    RouteSpec, RouteTable, RouteTableBuilder, normalize_path, pricing_path,
+};
 
 /// Route `i` of the synthetic table; the shape cycles with `i % 10`.
 fn route(i: usize) -> (String, &'static [&'static str], String) {
@@ -125,7 +127,47 @@ fn bench_normalize(c: &mut Criterion) {
             b.iter(|| normalize_path(black_box(path)).len())
         });
     }
+    // The pricing view (the canonical path the route is matched on); takes the path without query.
+    for (name, path) in [
+        ("clean", "/api/v3/resource9990/12345"),
+        ("dirty", "/api//v3/./x/../resource%39990/12345"),
+        ("params_dots", "/api/v3;jsessionid=1/resource9990./12345"),
+    ] {
+        c.bench_function(&format!("pricing_path/{name}"), |b| {
+            b.iter(|| pricing_path(black_box(path)).map(|p| p.len()))
+        });
+    }
 }
 
-criterion_group!(benches, bench_find, bench_normalize);
+/// The whole per-request path work: the pricing view, the forwarded spelling, and the match
+/// (literals folded, so an upper-case request is matched through its lowercase twin).
+fn bench_canonical_view(c: &mut Criterion) {
+    let t = table(10_000);
+    let last_any = 10_000 - 10;
+    for (name, path) in [
+        (
+            "lowercase",
+            format!("/api/v{}/resource{last_any}/12345", last_any % 7),
+        ),
+        (
+            "mixed_case",
+            format!("/API/V{}/Resource{last_any}/12345", last_any % 7),
+        ),
+    ] {
+        assert_eq!(t.find("GET", "h", &path).map(|m| m.index), Some(last_any));
+        c.bench_function(&format!("canonical_view/10000/{name}"), |b| {
+            b.iter(|| {
+                let p = black_box(path.as_str());
+                let priced = pricing_path(p).unwrap_or_default();
+                let forwarded = normalize_path(p);
+                let hit = t
+                    .find(black_box("GET"), black_box("h"), &priced)
+                    .map(|m| m.index);
+                (hit, forwarded.len())
+            })
+        });
+    }
+}
+
+criterion_group!(benches, bench_find, bench_normalize, bench_canonical_view);
 criterion_main!(benches);

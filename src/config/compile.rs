@@ -256,9 +256,16 @@ fn free_methods(r: &RouteToml, pricing: &Pricing, f: &mut Findings<'_>) -> Vec<S
         );
     }
     if matches!(pricing, Pricing::Free) {
-        f.warning(list.span(), "this route is free; `free_methods` has no effect");
+        f.warning(
+            list.span(),
+            "this route is free; `free_methods` has no effect",
+        );
     }
-    let mut out: Vec<String> = list.get_ref().iter().map(|m| m.to_ascii_uppercase()).collect();
+    let mut out: Vec<String> = list
+        .get_ref()
+        .iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
     if out.iter().any(|m| m == "GET") && !out.iter().any(|m| m == "HEAD") {
         out.push("HEAD".into());
     }

@@ -41,7 +41,13 @@ mod tests {
             redact_url("https://user:pw@fac.example/x402?key=s3cret&v=2"),
             "https://***@fac.example/x402?key=***&v=***"
         );
-        assert_eq!(redact_url("https://x402.org/facilitator"), "https://x402.org/facilitator");
-        assert_eq!(redact_url("http://127.0.0.1:9/p?flag"), "http://127.0.0.1:9/p?flag");
+        assert_eq!(
+            redact_url("https://x402.org/facilitator"),
+            "https://x402.org/facilitator"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:9/p?flag"),
+            "http://127.0.0.1:9/p?flag"
+        );
     }
 }

@@ -86,10 +86,7 @@ impl ConnState {
         let at = |ms: u64, limit: Duration| self.started + Duration::from_millis(ms) + limit;
         Some(match self.first_byte.load(Ordering::Relaxed) {
             NO_BYTE => (at(waiting_since, self.limits.idle_timeout), Closed::Idle),
-            first => (
-                at(first, self.limits.header_timeout),
-                Closed::HeaderTimeout,
-            ),
+            first => (at(first, self.limits.header_timeout), Closed::HeaderTimeout),
         })
     }
 }
@@ -172,7 +169,9 @@ pub struct Guarded {
 
 impl fmt::Debug for Guarded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Guarded").field("inner", &self.inner).finish()
+        f.debug_struct("Guarded")
+            .field("inner", &self.inner)
+            .finish()
     }
 }
 

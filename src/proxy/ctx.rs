@@ -4,10 +4,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::settle::SettleFailure;
 use crate::snapshot::{Origin, Route, Snapshot};
 use crate::store::PaymentKey;
 use crate::x402::Version;
-use super::settle::SettleFailure;
 
 /// How a request ended, for metrics and the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -163,4 +163,3 @@ mod tests {
         assert_eq!(left, ["accept"]);
     }
 }
-

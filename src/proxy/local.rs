@@ -114,7 +114,11 @@ mod tests {
             (r.status, r.content_type.as_str(), r.body.len()),
             (200, "application/json", 2)
         );
-        assert_eq!(serve(dir.path(), "GET", "/api").await.status, 404, "a directory without index");
+        assert_eq!(
+            serve(dir.path(), "GET", "/api").await.status,
+            404,
+            "a directory without index"
+        );
         assert_eq!(serve(dir.path(), "GET", "/../etc/passwd").await.status, 404);
         assert_eq!(
             serve(dir.path(), "GET", "/%2e%2e/etc/passwd").await.status,

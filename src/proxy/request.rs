@@ -213,9 +213,9 @@ fn is_host_text(host: &str) -> bool {
 /// The size of a request head as sent: request line and header lines.
 fn head_bytes(req: &RequestHeader) -> usize {
     let line = req.method.as_str().len() + req.raw_path().len() + 12;
-    req.headers
-        .iter()
-        .fold(line, |n, (name, value)| n + name.as_str().len() + value.len() + 4)
+    req.headers.iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
 }
 
 #[cfg(test)]

@@ -79,7 +79,9 @@ impl Reply {
         version: Version,
     ) -> Self {
         match failure {
-            SettleFailure::Refused(settle) => Self::settlement_failed(challenge, url, settle, version),
+            SettleFailure::Refused(settle) => {
+                Self::settlement_failed(challenge, url, settle, version)
+            }
             SettleFailure::Unavailable => Self::error(
                 503,
                 "facilitator_unavailable",
@@ -176,9 +178,14 @@ pub async fn send_local(
         LocalBody::File(mut file, len) => {
             let mut sent = 0u64;
             while sent < len {
-                let mut chunk = bytes::BytesMut::with_capacity(FILE_CHUNK.min((len - sent) as usize));
+                let mut chunk =
+                    bytes::BytesMut::with_capacity(FILE_CHUNK.min((len - sent) as usize));
                 let n = file.read_buf(&mut chunk).await.map_err(|e| {
-                    pingora::Error::because(pingora::ErrorType::ReadError, "reading a static file", e)
+                    pingora::Error::because(
+                        pingora::ErrorType::ReadError,
+                        "reading a static file",
+                        e,
+                    )
                 })?;
                 if n == 0 {
                     // The file shrank under us: end the response short rather than hang.

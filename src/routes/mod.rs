@@ -20,9 +20,9 @@ mod tests;
 
 use std::collections::HashMap;
 
+pub use canonical::{AmbiguousPath, pricing_path};
 use hash::{FxBuild, host_hash};
 use matcher::{HostPattern, MethodKey, MethodSet, PathPattern, Segment, host_without_port};
-pub use canonical::{AmbiguousPath, pricing_path};
 pub use matcher::{PatternError, normalize_path};
 pub use params::Params;
 
@@ -307,7 +307,9 @@ impl<P> RouteTable<P> {
     /// Whether any route names a host (then a request whose host is unknown cannot be routed
     /// the way the origin would route it).
     pub fn has_host_scoped(&self) -> bool {
-        self.rules.iter().any(|r| !matches!(r.host, HostPattern::Any))
+        self.rules
+            .iter()
+            .any(|r| !matches!(r.host, HostPattern::Any))
     }
 
     /// The host partitions whose routes may cover `target`'s host: any; its exact host; `*.s`

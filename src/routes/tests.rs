@@ -744,9 +744,13 @@ fn literals_fold_case_unless_case_sensitive() {
     assert_eq!(idx(&t, "GET", "h", "/exact/x"), None);
     // captures keep the client's spelling
     let mut b = RouteTableBuilder::new();
-    b.push(spec_cs("*", &["*"], "/Users/:id", false), 0).unwrap();
+    b.push(spec_cs("*", &["*"], "/Users/:id", false), 0)
+        .unwrap();
     let t = b.build();
-    assert_eq!(t.find("GET", "h", "/USERS/AbC").unwrap().params.get("id"), Some("AbC"));
+    assert_eq!(
+        t.find("GET", "h", "/USERS/AbC").unwrap().params.get("id"),
+        Some("AbC")
+    );
 }
 
 #[test]
@@ -784,7 +788,10 @@ fn method_gaps_find_later_routes_that_catch_other_methods() {
     ]);
     assert_eq!(t.method_gaps(0), [2]);
     assert_eq!(t.method_gaps(1), [2, 3]);
-    assert!(t.method_gaps(2).is_empty(), "any-method routes have no gaps");
+    assert!(
+        t.method_gaps(2).is_empty(),
+        "any-method routes have no gaps"
+    );
     assert!(!t.has_host_scoped());
     assert!(table(&[("a.com", &[], "/")]).has_host_scoped());
 }

@@ -59,11 +59,10 @@ impl<K: Eq + Hash + Clone> InFlight<K> {
 impl<K: Eq + Hash + Clone> Drop for Permit<K> {
     fn drop(&mut self) {
         // The last permit of a key removes it, so idle clients take no memory.
-        self.counts
-            .remove_if_mut(&self.key, |_, count| {
-                *count -= 1;
-                *count == 0
-            });
+        self.counts.remove_if_mut(&self.key, |_, count| {
+            *count -= 1;
+            *count == 0
+        });
     }
 }
 
@@ -77,7 +76,10 @@ mod tests {
         let a = limiter.try_acquire(&1, 2).unwrap();
         let b = limiter.try_acquire(&1, 2).unwrap();
         assert!(limiter.try_acquire(&1, 2).is_none());
-        assert!(limiter.try_acquire(&2, 2).is_some(), "other keys unaffected");
+        assert!(
+            limiter.try_acquire(&2, 2).is_some(),
+            "other keys unaffected"
+        );
         drop(a);
         let c = limiter.try_acquire(&1, 2).unwrap();
         drop((b, c));

@@ -5,14 +5,19 @@
 mod support;
 
 mod adversarial;
+mod canonical_view;
 mod cli_check;
+mod connections;
 mod facilitator_faults;
+mod forged_flood;
 mod hot_reload;
 mod http_surface;
 mod official_clients;
 mod origins;
 mod path_safety;
+mod settle_unknown;
 mod tls;
+mod upgrades;
 
 use support::{Gateway, Stack};
 

@@ -184,13 +184,14 @@ export const randomNonce = () => toHex(crypto.getRandomValues(new Uint8Array(32)
  * Defaults (as @x402/evm 2.27 does): value = amount (v2) / maxAmountRequired (v1), to = getAddress(payTo),
  * validAfter = "0" for v2 (the v2 client's choice) and now-600 for v1, validBefore = now+maxTimeoutSeconds,
  * random nonce. `o` overrides: value, to, validAfter, validBefore, nonce, chainId, verifyingContract,
- * domainName, domainVersion.
+ * domainName, domainVersion, and from (another address in authorization.from while `key` still signs:
+ * a forged payment whose signature does not match its `from`).
  */
 export async function signPayment({ version, key, requirement, resource, o = {} }) {
   const account = privateKeyToAccount(key);
   const now = Math.floor(Date.now() / 1000);
   const authorization = {
-    from: account.address,
+    from: o.from !== undefined ? getAddress(o.from) : account.address,
     to: o.to ?? getAddress(requirement.payTo),
     value: String(o.value ?? (version === 1 ? requirement.maxAmountRequired : requirement.amount)),
     validAfter: String(o.validAfter ?? (version === 1 ? now - 600 : 0)),

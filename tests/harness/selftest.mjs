@@ -1,7 +1,8 @@
 // selftest.mjs — proves the harness works: starts stack.mjs, drives the official facilitator with
 // payloads from lib.mjs (v2 and v1), checks on-chain effects, concurrency (nonce manager), the
-// injected failure modes, the test origin, pay.mjs/sign.mjs against a tiny reference paywall,
-// and that shutdown leaves no anvil behind. Prints "N passed, M failed"; exit 1 on any failure.
+// injected failure modes, verify concurrency stats and per-endpoint delays, the test origin (HTTP and
+// WebSocket, via ws.mjs), pay.mjs/sign.mjs against a tiny reference paywall, and that shutdown leaves
+// no anvil behind. Prints "N passed, M failed"; exit 1 on any failure.
 // Usage: node selftest.mjs
 import { spawn, execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -143,6 +144,65 @@ try {
     check('/__delay delays responses', Date.now() - t >= 290);
     await post(`${F}/__delay`, { ms: 0 });
   }
+  {
+    const { payTo, req, signed } = await fresh();
+    await post(`${F}/__fail-settle`, { count: 1, mode: 'settle-then-502' });
+    const r = await fetch(`${F}/settle`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body(signed, req)) });
+    const text = await r.text();
+    check('fail mode settle-then-502 → 502 "bad gateway" (not JSON)', r.status === 502 && text === 'bad gateway'
+      && !r.headers.get('content-type')?.includes('json'), { status: r.status, text });
+    const { from, nonce } = signed.payload.payload.authorization;
+    check('settle-then-502 settled on chain', (await usdcBalance(rpc, payTo)) === 1000n && (await authorizationState(rpc, from, nonce)) === true);
+  }
+  {
+    const { payTo, req, signed } = await fresh();
+    await post(`${F}/__fail-settle`, { count: 1, mode: 'settle-then-hang', hangMs: 1500 });
+    const t = Date.now();
+    const pending = post(`${F}/settle`, body(signed, req));
+    const landed = await Promise.race([(async () => { while ((await usdcBalance(rpc, payTo)) !== 1000n) await sleep(50); return true; })(),
+      sleep(1400).then(() => false)]);
+    check('settle-then-hang settles on chain before answering', landed === true);
+    const s = await pending;
+    check('settle-then-hang answers 200 with the real result after hangMs', s.status === 200 && s.json.success === true
+      && /^0x[0-9a-f]{64}$/.test(s.json.transaction) && Date.now() - t >= 1490, { s, ms: Date.now() - t });
+    const bad = await post(`${F}/__fail-settle`, { count: 1, mode: 'nonsense' });
+    check('unknown fail mode → 400', bad.status === 400, bad);
+    await post(`${F}/__fail-settle`, { count: 0 });
+  }
+  {
+    // verify concurrency stats and a verify-only delay
+    await post(`${F}/__delay`, { ms: 300, only: 'verify' });
+    let t = Date.now();
+    await fetch(`${F}/supported`);
+    check('/__delay only:verify leaves /supported alone', Date.now() - t < 250);
+    const reset = await post(`${F}/__reset-stats`, {});
+    check('/__reset-stats zeroes the counters', reset.status === 200 && reset.json.verify === 0 && reset.json.settle === 0
+      && reset.json.maxVerifyInFlight === 0 && reset.json.verifyInFlight === 0, reset);
+    const jobs = [];
+    for (let i = 0; i < 3; i++) {
+      const { req, signed } = await fresh(S.payers[i]);
+      jobs.push({ req, signed });
+    }
+    t = Date.now();
+    const results = await Promise.all(jobs.map(({ req, signed }) => post(`${F}/verify`, body(signed, req))));
+    const st = await stats();
+    check('3 concurrent delayed verifies are all valid and ≥300 ms', results.every((r) => r.json.isValid === true) && Date.now() - t >= 290, results);
+    check('/__stats maxVerifyInFlight = 3, verifyInFlight back to 0', st.maxVerifyInFlight === 3 && st.verifyInFlight === 0 && st.verify === 3, st);
+    const bad = await post(`${F}/__delay`, { ms: 1, only: 'everything' });
+    check('/__delay with a bad `only` → 400', bad.status === 400, bad);
+    await post(`${F}/__delay`, { ms: 0 });
+    await post(`${F}/__reset-stats`, {});
+  }
+  {
+    // a forged payment: signed by one key, `from` another payer
+    const req = v2req(newAddress());
+    const signed = await signPayment({ version: 2, key: S.payers[4].privateKey, requirement: req, o: { from: S.payers[5].address } });
+    const v = await post(`${F}/verify`, body(signed, req));
+    check('forged from (--from) → isValid false', signed.payload.payload.authorization.from === S.payers[5].address
+      && v.json.isValid === false, v.json);
+    console.log(`     (invalidReason: ${v.json.invalidReason})`);
+  }
 
   // ---------- test origin ----------
   {
@@ -166,6 +226,21 @@ try {
       && logs[0].path === '/x/hello?a=1', logs);
     const none = await (await fetch(`${O}/__log?prefix=/__log`)).json();
     check('origin does not record /__log', none.length === 0);
+
+    // WebSocket: ws.mjs against the origin's echo, and a refused upgrade
+    const ws = async (args) => JSON.parse((await promisify(execFile)(process.execPath, [here('./ws.mjs'), ...args], { cwd: here('.') })).stdout);
+    const W = O.replace('http://', 'ws://');
+    const e = await ws(['--url', `${W}/ws/echo?x=1`, '--header', 'X-Test: ws', '--message', 'hello ws']);
+    check('ws.mjs: origin upgrades and echoes', e.status === 101 && e.opened === true && e.echoed === 'hello ws' && e.error === null
+      && typeof e.headers['sec-websocket-accept'] === 'string', e);
+    const refused = await ws(['--url', `${W}/ws/status/503/x`]);
+    check('ws.mjs: /status/503 upgrade refused with 503 and its body', refused.status === 503 && refused.opened === false
+      && JSON.parse(refused.body).status === 503 && refused.headers['content-type'] === 'application/json' && refused.error === null, refused);
+    const dead = await ws(['--url', 'ws://127.0.0.1:1/x']);
+    check('ws.mjs: connection refused → status 0 with an error', dead.status === 0 && typeof dead.error === 'string', dead);
+    const wlog = await (await fetch(`${O}/__log?prefix=/ws/`)).json();
+    check('origin records upgrades with upgrade: true', wlog.length === 2 && wlog.every((r) => r.upgrade === true && r.body === '')
+      && wlog[0].path === '/ws/echo?x=1' && wlog[0].headers['x-test'] === 'ws' && wlog[0].headers.upgrade === 'websocket', wlog);
   }
 
   // ---------- official clients (pay.mjs) and sign.mjs CLI against a tiny reference paywall ----------

@@ -1,10 +1,28 @@
 // stack.mjs — brings up the whole local payment world for gateway tests: anvil (chain 84532) with
 // Circle's USDC at the Base Sepolia address, funded payers, the OFFICIAL x402 facilitator behind an
-// HTTP server, and a recording test origin. Prints ONE JSON line on stdout when ready; logs on stderr.
+// HTTP server, and a recording test origin (HTTP and WebSocket echo). Prints ONE JSON line on stdout when
+// ready; logs on stderr.
 // Runs until stdin closes (EOF) or SIGTERM/SIGINT, then stops anvil and exits.
 // Usage: node stack.mjs [--payers N] [--ignore-stdin]
+//
+// Facilitator test controls (never delayed):
+//   GET  /__stats        {verify, settle, verifyInFlight, maxVerifyInFlight}: requests counted, and the
+//                        largest number of /verify calls being processed at once (injected delay included)
+//   POST /__reset-stats  zeroes verify, settle and maxVerifyInFlight (max restarts from the current in-flight)
+//   POST /__delay        {ms, only?: "verify"|"settle"}: delay every later request (or only /verify or /settle)
+//   POST /__fail-settle  {count, mode, hangMs?}: the next `count` /settle calls are faulty, by mode:
+//     error            200 {success:false, errorReason:"injected_failure"}, nothing on chain
+//     http500          500 {"error":"injected"}, nothing on chain
+//     pending          500 settlement_pending with a fake tx; the identical retry settles for real
+//     settle-then-502  settles for real on chain, then answers 502 with the text body "bad gateway"
+//     settle-then-hang settles for real on chain, then waits hangMs (default 60000) and answers 200 with it
+// Test origin: GET /__log?prefix=P lists what it received; any other request is recorded and echoed as
+// JSON ({ok, path, method, body}); /status/NNN in the path answers that status, /stream streams 5 chunks.
+// WebSocket upgrades on any path are recorded too (with upgrade: true) and then echo every message;
+// an upgrade whose path has /status/NNN is refused with that HTTP status instead.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { WebSocketServer } from 'ws';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { nonceManager, publicActions } from 'viem';
 import { x402Facilitator } from '@x402/core/facilitator';
@@ -50,16 +68,36 @@ function startFacilitator(rpc) {
   const facilitator = new x402Facilitator();
   registerExactEvmScheme(facilitator, { signer, networks: `eip155:${CHAIN_ID}` }); // also registers all v1 names
 
-  const stats = { verify: 0, settle: 0 };
-  const fail = { count: 0, mode: 'error' };
+  const stats = { verify: 0, settle: 0, verifyInFlight: 0, maxVerifyInFlight: 0 };
+  const fail = { count: 0, mode: 'error', hangMs: 60000 };
+  const MODES = ['error', 'http500', 'pending', 'settle-then-502', 'settle-then-hang'];
   const pendingSeen = new Set(); // settle bodies answered "settlement_pending" once; next identical call settles
-  let delayMs = 0;
+  const delay = { ms: 0, only: undefined }; // only: undefined = every request, 'verify' or 'settle'
+
+  const realSettle = async (paymentPayload, paymentRequirements) => {
+    const result = await facilitator.settle(paymentPayload, paymentRequirements);
+    log(`settle ${result.success ? 'ok' : 'FAILED'} ${result.transaction || String(result.errorReason).split('\n')[0]}`);
+    return result;
+  };
 
   async function injectedSettle(res, paymentPayload, paymentRequirements) {
     const network = paymentRequirements.network;
     const payer = paymentPayload?.payload?.authorization?.from;
-    if (fail.mode === 'http500') return send(res, 500, { error: 'injected' });
-    if (fail.mode === 'pending') {
+    const { mode, hangMs } = fail;
+    if (mode === 'settle-then-502') {
+      await realSettle(paymentPayload, paymentRequirements);
+      log('settle-then-502: answering 502 after the real settlement');
+      res.writeHead(502, { 'content-type': 'text/plain', 'content-length': 11 });
+      return res.end('bad gateway');
+    }
+    if (mode === 'settle-then-hang') {
+      const result = await realSettle(paymentPayload, paymentRequirements);
+      log(`settle-then-hang: holding the answer for ${hangMs} ms`);
+      await sleep(hangMs);
+      return send(res, 200, result);
+    }
+    if (mode === 'http500') return send(res, 500, { error: 'injected' });
+    if (mode === 'pending') {
       const key = toJson({ paymentPayload, paymentRequirements });
       pendingSeen.add(key);
       return send(res, 500, { success: false, errorReason: 'settlement_pending',
@@ -69,20 +107,36 @@ function startFacilitator(rpc) {
   }
 
   const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const route = `${req.method} ${url.pathname}`;
+    const isVerify = route === 'POST /verify';
+    if (isVerify) { // counted from arrival, so an injected delay counts as "being processed"
+      stats.verifyInFlight++;
+      stats.maxVerifyInFlight = Math.max(stats.maxVerifyInFlight, stats.verifyInFlight);
+    }
     try {
-      const url = new URL(req.url, 'http://x');
       const text = await readBody(req);
-      const route = `${req.method} ${url.pathname}`;
       if (route === 'GET /__stats') return send(res, 200, stats);
+      if (route === 'POST /__reset-stats') {
+        Object.assign(stats, { verify: 0, settle: 0, maxVerifyInFlight: stats.verifyInFlight });
+        return send(res, 200, stats);
+      }
       if (route === 'POST /__fail-settle') {
         const b = JSON.parse(text || '{}');
         const mode = b.mode ?? 'error';
-        if (!['error', 'http500', 'pending'].includes(mode)) return send(res, 400, { error: 'bad mode' });
-        Object.assign(fail, { count: Number(b.count ?? 1), mode });
+        if (!MODES.includes(mode)) return send(res, 400, { error: `bad mode; one of ${MODES.join(', ')}` });
+        Object.assign(fail, { count: Number(b.count ?? 1), mode, hangMs: Number(b.hangMs ?? 60000) });
         return send(res, 200, fail);
       }
-      if (route === 'POST /__delay') { delayMs = Number(JSON.parse(text || '{}').ms ?? 0); return send(res, 200, { ms: delayMs }); }
-      if (delayMs > 0) await sleep(delayMs);
+      if (route === 'POST /__delay') {
+        const b = JSON.parse(text || '{}');
+        const only = b.only ?? undefined;
+        if (![undefined, 'verify', 'settle'].includes(only)) return send(res, 400, { error: 'only: "verify" or "settle"' });
+        Object.assign(delay, { ms: Number(b.ms ?? 0), only });
+        return send(res, 200, delay);
+      }
+      const delayed = delay.only === undefined || route === `POST /${delay.only}`;
+      if (delay.ms > 0 && delayed) await sleep(delay.ms);
       if (route === 'GET /supported') return send(res, 200, facilitator.getSupported());
       if (route === 'POST /verify' || route === 'POST /settle') {
         const isSettle = route === 'POST /settle';
@@ -96,14 +150,14 @@ function startFacilitator(rpc) {
         const key = toJson({ paymentPayload, paymentRequirements });
         if (pendingSeen.has(key)) pendingSeen.delete(key); // the retry of a "pending" settle: settle for real
         else if (fail.count > 0) { fail.count--; return injectedSettle(res, paymentPayload, paymentRequirements); }
-        const result = await facilitator.settle(paymentPayload, paymentRequirements);
-        log(`settle ${result.success ? 'ok' : 'FAILED'} ${result.transaction || String(result.errorReason).split('\n')[0]}`);
-        return send(res, 200, result);
+        return send(res, 200, await realSettle(paymentPayload, paymentRequirements));
       }
       return send(res, 404, { error: `no route ${route}` });
     } catch (e) {
       log(`facilitator error: ${e?.stack || e}`);
       if (!res.headersSent) send(res, 500, { error: e instanceof Error ? e.message : String(e) });
+    } finally {
+      if (isVerify) stats.verifyInFlight--;
     }
   });
   return { server, address: account.address };
@@ -133,6 +187,29 @@ function startOrigin() {
       return res.end();
     }
     return send(res, 200, { ok: true, path: req.url, method: req.method, body });
+  });
+
+  // WebSocket: record the upgrade request like any other, then either refuse it (/status/NNN) or
+  // complete the handshake and echo every message back.
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => {}); // a client going away mid-handshake is not the origin's problem
+    const url = new URL(req.url, 'http://x');
+    const headers = {};
+    for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+    recorded.push({ method: req.method, path: req.url, headers, body: '', upgrade: true });
+    const status = /\/status\/(\d{3})(?=\/|$)/.exec(url.pathname);
+    if (status) {
+      const code = Number(status[1]);
+      const body = JSON.stringify({ status: code });
+      socket.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? 'Status'}\r\ncontent-type: application/json\r\n`
+        + `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => {});
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    });
   });
   return { server };
 }

@@ -337,7 +337,10 @@ fn mixed_mainnet_and_testnet_options_are_refused_naming_both() {
     let defaults = base("[[routes]]\npath = \"/r\"\nprice = \"$0.01\"\n")
         .replace("[\"base-sepolia\"]", "[\"base\", \"base-sepolia\"]");
     let errs = errors(&defaults);
-    assert!(errs.iter().any(|e| e.message.contains("`[payment]`")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.message.contains("`[payment]`")),
+        "{errs:?}"
+    );
     let allowed = defaults.replace("[payment]\n", "[payment]\nallow_mixed_networks = true\n");
     assert!(compile_text(&allowed).is_ok());
 }
@@ -363,12 +366,19 @@ fn free_methods_price_every_other_method() {
         "[[routes]]\npath = \"/p/**\"\nprice = \"$0.01\"\nfree_methods = [\"options\", \"GET\"]\n",
     ))
     .unwrap();
-    let m = c.snapshot.routes.find("DELETE", "h", "/p/x").expect("route");
+    let m = c
+        .snapshot
+        .routes
+        .find("DELETE", "h", "/p/x")
+        .expect("route");
     assert_eq!(m.policy.free_methods, ["OPTIONS", "GET", "HEAD"]);
     let errs = errors(&base(
         "[[routes]]\nmethods = [\"GET\"]\npath = \"/p/**\"\nprice = \"$0.01\"\nfree_methods = [\"POST\"]\n",
     ));
-    assert!(errs.iter().any(|e| e.message.contains("free_methods")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.message.contains("free_methods")),
+        "{errs:?}"
+    );
 }
 
 #[test]

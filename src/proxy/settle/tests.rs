@@ -129,7 +129,10 @@ async fn a_refused_settlement_releases_the_claim() {
         panic!("expected a failure")
     };
     assert_eq!(r.error_reason.as_deref(), Some("insufficient_funds"));
-    assert_eq!(r.error_message, None, "the facilitator's text never reaches the client");
+    assert_eq!(
+        r.error_message, None,
+        "the facilitator's text never reaches the client"
+    );
     assert_eq!(
         r.payer.as_deref(),
         Some(paid.payer.as_str()),

@@ -6,6 +6,7 @@
 
 pub mod chain;
 pub mod gateway;
+pub mod lenient_origin;
 pub mod node;
 pub mod tls;
 
