@@ -105,9 +105,10 @@ impl FacilitatorClient {
         &self.redacted_url
     }
 
-    /// An error's text with the facilitator URL masked.
-    fn describe(&self, e: &reqwest::Error) -> String {
-        describe(e).replace(&self.settings.url, &self.redacted_url)
+    /// An error's text without the URL reqwest puts in it (it may carry credentials), then the
+    /// masked base URL.
+    fn describe(&self, e: reqwest::Error) -> String {
+        format!("{} ({})", describe(&e.without_url()), self.redacted_url)
     }
 
     /// The cached `/supported` answer.
@@ -125,9 +126,9 @@ impl FacilitatorClient {
                 .timeout(self.settings.verify_timeout)
                 .send()
                 .await
-                .map_err(|e| self.describe(&e))?;
+                .map_err(|e| self.describe(e))?;
             let status = resp.status();
-            let body = resp.bytes().await.map_err(|e| self.describe(&e))?;
+            let body = resp.bytes().await.map_err(|e| self.describe(e))?;
             if !status.is_success() {
                 return Err(format!("HTTP {status}"));
             }
@@ -153,16 +154,16 @@ impl FacilitatorClient {
             .await
             .map_err(|e| {
                 if e.is_connect() {
-                    FacilitatorError::Unreachable(self.describe(&e))
+                    FacilitatorError::Unreachable(self.describe(e))
                 } else {
-                    FacilitatorError::NoAnswer(self.describe(&e))
+                    FacilitatorError::NoAnswer(self.describe(e))
                 }
             })?;
         let status = resp.status().as_u16();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| FacilitatorError::NoAnswer(self.describe(&e)))?;
+            .map_err(|e| FacilitatorError::NoAnswer(self.describe(e)))?;
         let bad = || FacilitatorError::BadResponse {
             status,
             body: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),

@@ -176,16 +176,26 @@ impl fmt::Debug for Guarded {
 }
 
 impl Guarded {
-    /// Polls the deadline timer; `Ready` once it passed.
+    /// Polls the deadline timer; `Ready` once `at` has passed. The timer is re-armed only when
+    /// the deadline moves earlier (a head's first byte) or when it fires before the (later) real
+    /// deadline, so a busy keep-alive connection, whose idle deadline moves later with every
+    /// request, costs no timer update per request.
     fn poll_deadline(&mut self, cx: &mut Context<'_>, at: Instant) -> Poll<()> {
-        match &mut self.sleep {
-            Some(sleep) if sleep.deadline() == at => {}
-            Some(sleep) => sleep.as_mut().reset(at),
-            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
-        }
-        match &mut self.sleep {
-            Some(sleep) => sleep.as_mut().poll(cx),
-            None => Poll::Pending,
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if sleep.deadline() > at {
+                    sleep.as_mut().reset(at);
+                }
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(tokio::time::sleep_until(at))),
+        };
+        loop {
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if Instant::now() >= at => return Poll::Ready(()),
+                Poll::Ready(()) => sleep.as_mut().reset(at),
+            }
         }
     }
 }

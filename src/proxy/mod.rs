@@ -245,11 +245,8 @@ impl ProxyHttp for Gateway {
             .inc();
         let req = session.req_header();
         let query_shown = ctx.snapshot.as_ref().is_none_or(|s| s.access_log_query);
-        let uri = if query_shown {
-            req.uri.to_string()
-        } else {
-            req.uri.path().to_string()
-        };
+        // Formatted only if the access log is on.
+        let uri = LoggedUri(&req.uri, query_shown);
         tracing::info!(
             target: "access",
             method = %req.method,
@@ -262,5 +259,18 @@ impl ProxyHttp for Gateway {
             ms = ctx.started.elapsed().as_millis() as u64,
         );
         connection::request_done();
+    }
+}
+
+/// A request URI in the access log, with or without its query (`[access_log] query`).
+struct LoggedUri<'a>(&'a http::Uri, bool);
+
+impl std::fmt::Display for LoggedUri<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.1 {
+            write!(f, "{}", self.0)
+        } else {
+            f.write_str(self.0.path())
+        }
     }
 }

@@ -226,6 +226,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Arbitrary bytes never panic the decoder; every header it accepts is re-read the same.
+        #[test]
+        fn decoder_never_panics_on_bytes(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = decode_payment_header(&raw, 256);
+            let b64 = STANDARD.encode(&raw);
+            if let Ok(h) = decode_payment_header(b64.as_bytes(), 4096) {
+                let again = STANDARD.encode(serde_json::to_vec(h.raw()).unwrap());
+                let h2 = decode_payment_header(again.as_bytes(), 4096).unwrap();
+                proptest::prop_assert_eq!(h.raw(), h2.raw());
+            }
+        }
+
+        /// Any JSON value (in either base64 alphabet, padded or not) decodes or errors; no panic.
+        #[test]
+        fn decoder_never_panics_on_json(json in "\\{(\"[a-zA-Z0-9]{1,12}\":(\"[^\"]{0,16}\"|[0-9]{1,3}|null|\\{\\}|\\[\\]),?){0,6}\\}") {
+            for text in [STANDARD.encode(&json), URL_SAFE_NO_PAD.encode(&json)] {
+                if let Ok(h) = decode_payment_header(text.as_bytes(), 4096) {
+                    let _ = crate::evm::ExactAuthorization::from_payload(h.scheme_payload());
+                }
+            }
+        }
+    }
+
     #[test]
     fn rejects_bad_headers_with_reasons() {
         assert!(matches!(

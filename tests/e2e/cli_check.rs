@@ -56,3 +56,30 @@ fn check_accepts_the_shipped_config() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 4 routes"));
 }
+
+#[test]
+fn check_refuses_mixed_mainnet_and_testnet_options_unless_allowed() {
+    let config = |allow: &str| {
+        format!(
+            "[payment]\nnetworks = [\"eip155:8453\", \"eip155:84532\"]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n{allow}\n[origins.a]\naddresses = [\"127.0.0.1:9\"]\n\n[[routes]]\npath = \"/a/**\"\nprice = \"$0.01\"\n"
+        )
+    };
+    let (code, out) = check(&config(""));
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("eip155:8453 (mainnet)") && out.contains("eip155:84532 (testnet)"),
+        "{out}"
+    );
+    assert!(out.contains("allow_mixed_networks"), "{out}");
+    let (code, out) = check(&config("allow_mixed_networks = true"));
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn check_warns_when_a_free_route_catches_the_methods_a_priced_route_leaves_out() {
+    let (code, out) = check(
+        "[payment]\nnetworks = [\"eip155:84532\"]\npay_to = \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n\n[origins.a]\naddresses = [\"127.0.0.1:9\"]\n\n[[routes]]\nname = \"paid\"\nmethods = [\"GET\"]\npath = \"/paid/**\"\nprice = \"$0.01\"\n\n[[routes]]\nname = \"rest\"\npath = \"/**\"\nprice = \"free\"\n",
+    );
+    assert_eq!(code, 0, "a warning, not an error: {out}");
+    assert!(out.contains("warning:") && out.contains("`rest`"), "{out}");
+}

@@ -141,3 +141,44 @@ async fn admin_endpoints_report_health_status_and_metrics() {
         "{metrics}"
     );
 }
+
+/// `[access_log] query = false` keeps query strings (tokens, search terms) out of the log, and
+/// `/status` never shows the facilitator's credentials.
+#[tokio::test]
+async fn access_log_can_omit_queries_and_status_masks_facilitator_credentials() {
+    let stack = Stack::shared();
+    let prefix = unique_prefix("quiet");
+    let origin = stack.info.origin.trim_start_matches("http://");
+    let facilitator = stack
+        .info
+        .facilitator
+        .replace("http://", "http://operator:hunter2@");
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:{{PORT}}\"]\n\n[admin]\nlisten = \"127.0.0.1:{{ADMIN}}\"\n\n[access_log]\nquery = false\n\n[facilitator]\nurl = \"{facilitator}?key=s3cret\"\n\n[origins.origin]\naddresses = [\"{origin}\"]\n"
+    );
+    let gw = crate::support::Gateway::start(&config).await;
+    let resp = reqwest::get(gw.url(&format!("{prefix}/page?token=abc123")))
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 200);
+    let status = gw.status().await;
+    let shown = status["facilitator"]["url"].as_str().expect("url");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("***@") && shown.contains("key=***"),
+        "{shown}"
+    );
+    let line = format!("{prefix}/page");
+    let logged = crate::support::eventually(5, || {
+        let seen = gw.log().contains(&line);
+        async move { seen }
+    })
+    .await;
+    assert!(logged, "the access line is written: {}", gw.log());
+    let log = gw.log();
+    assert!(!log.contains("abc123"), "{log}");
+    assert!(!log.contains("hunter2") && !log.contains("s3cret"), "{log}");
+}
