@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before/after load comparison: runs benches/load/run.sh alternately with two gateway builds,
-# PAIRS times each (so machine drift hits both alike), and prints every run's 402 and free-route
-# figures plus the medians. Ratios are against the nginx measured in the same run.
+# PAIRS times each, the order swapped every pair (the second run of a pair measured up to 2% lower
+# here, whichever build it was), and prints every run's 402 and free-route figures plus the
+# medians. Ratios are against the nginx measured in the same run.
 # Usage: benches/load/compare.sh BEFORE_TARGET_DIR AFTER_TARGET_DIR [PAIRS]
 #   each *_TARGET_DIR holds release/x402-gateway (e.g. a copy of target/ from the other commit).
 # Knobs: everything run.sh reads (DURATION, CONNECTIONS, ...); RUNS is forced to 1 per call.
@@ -17,7 +18,9 @@ gw() { grep "| $2 | gateway |" "$1" | awk -F'|' '{ gsub(/[ *]/, "", $5); gsub(/[
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 for i in $(seq 1 "$PAIRS"); do
-    for side in before after; do
+    order="before after"
+    [ $((i % 2)) = 0 ] && order="after before"
+    for side in $order; do
         dir=$BEFORE
         [ "$side" = after ] && dir=$AFTER
         echo "[compare] pair $i: $side" >&2

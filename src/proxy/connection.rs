@@ -3,20 +3,26 @@
 //! client trickling a byte at a time is cut off), and an idle timeout between requests.
 //!
 //! [`GuardedApp`] wraps the proxy's `ServerApp`: it takes a connection permit (or closes the
-//! connection at once), and hands the proxy a [`Guarded`] stream whose reads fail with `TimedOut`
-//! past the current deadline. The proxy marks the phases through a task-local [`ConnState`]
-//! (`head_done` when a head has been parsed, `request_done` when a request is finished), since a
-//! connection's requests all run in the task that `process_new` runs in.
+//! connection at once) and hands the proxy a [`Guarded`] stream. The request path pays no timer
+//! and no clock read for this: each connection has a [`ConnState`] whose phase the stream and the
+//! proxy's hooks advance with plain atomics (waiting → head started → in request → waiting), and
+//! one sweeper task looks at every connection a few times a second. A connection that stayed in
+//! `waiting` past the idle timeout, or in `head started` past the header timeout, is marked
+//! expired and its pending read woken; the read then fails with `TimedOut`, which closes the
+//! connection. A deadline is so enforced to within one sweep (a tenth of the shorter timeout,
+//! 50 ms to 1 s). The hooks reach the state through a task-local, since a connection's requests
+//! all run in the task that `process_new` runs in.
 
 use std::fmt;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use atomic_waker::AtomicWaker;
 use pingora::apps::ServerApp;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
@@ -25,7 +31,7 @@ use pingora::protocols::{
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::admin::Metrics;
 use crate::snapshot::ConnectionLimits;
@@ -37,57 +43,55 @@ tokio::task_local! {
 
 /// Marks the head of the current request as read: no deadline until the request is done.
 pub fn head_done() {
-    let _ = CONN.try_with(|c| c.phase.store(IN_REQUEST, Ordering::Relaxed));
+    let _ = CONN.try_with(|c| c.enter(IN_REQUEST));
 }
 
 /// Marks the current request as finished: the connection waits for the next one (idle timeout).
 pub fn request_done() {
-    let _ = CONN.try_with(|c| c.await_head());
+    let _ = CONN.try_with(|c| c.enter(WAITING));
 }
 
-const IN_REQUEST: u64 = u64::MAX;
-const NO_BYTE: u64 = u64::MAX;
+/// No request in progress, no byte of the next head yet: the idle timeout runs.
+const WAITING: u8 = 0;
+/// Some bytes of a head arrived: the header timeout runs.
+const HEAD_STARTED: u8 = 1;
+/// A head was read; the request is being served: no deadline.
+const IN_REQUEST: u8 = 2;
 
-/// Where a connection is between requests, shared by its stream and the proxy's hooks.
+/// Where a connection is between requests, shared by its stream, the proxy's hooks and the
+/// sweeper.
 pub struct ConnState {
-    limits: ConnectionLimits,
-    started: Instant,
-    /// `IN_REQUEST`, or the time (ms since `started`) the wait for the next head began.
-    phase: AtomicU64,
-    /// Time of the first byte of the head being read, or `NO_BYTE`.
-    first_byte: AtomicU64,
+    phase: AtomicU8,
+    /// Bumped on every phase change, so the sweeper tells a phase it saw before from a new one.
+    epoch: AtomicU64,
+    /// Set by the sweeper once a deadline passed; the next read fails.
+    expired: AtomicBool,
+    /// The read waiting for bytes, woken when the connection expires.
+    reader: AtomicWaker,
 }
 
 impl ConnState {
-    fn new(limits: ConnectionLimits) -> Self {
+    fn new() -> Self {
         Self {
-            limits,
-            started: Instant::now(),
-            phase: AtomicU64::new(0),
-            first_byte: AtomicU64::new(NO_BYTE),
+            phase: AtomicU8::new(WAITING),
+            epoch: AtomicU64::new(0),
+            expired: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+    fn enter(&self, phase: u8) {
+        self.phase.store(phase, Ordering::Relaxed);
+        self.epoch.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn await_head(&self) {
-        self.first_byte.store(NO_BYTE, Ordering::Relaxed);
-        self.phase.store(self.now_ms(), Ordering::Relaxed);
-    }
-
-    /// The deadline of the read in progress, and what passing it means; `None` inside a request.
-    fn deadline(&self) -> Option<(Instant, Closed)> {
-        let waiting_since = self.phase.load(Ordering::Relaxed);
-        if waiting_since == IN_REQUEST {
-            return None;
+    /// The timeout of the current phase, if it has one.
+    fn timeout(&self, limits: &ConnectionLimits) -> Option<(Duration, Closed)> {
+        match self.phase.load(Ordering::Relaxed) {
+            WAITING => Some((limits.idle_timeout, Closed::Idle)),
+            HEAD_STARTED => Some((limits.header_timeout, Closed::HeaderTimeout)),
+            _ => None,
         }
-        let at = |ms: u64, limit: Duration| self.started + Duration::from_millis(ms) + limit;
-        Some(match self.first_byte.load(Ordering::Relaxed) {
-            NO_BYTE => (at(waiting_since, self.limits.idle_timeout), Closed::Idle),
-            first => (at(first, self.limits.header_timeout), Closed::HeaderTimeout),
-        })
     }
 }
 
@@ -107,12 +111,22 @@ impl Closed {
     }
 }
 
+/// One open connection as the sweeper tracks it.
+struct Tracked {
+    conn: Weak<ConnState>,
+    /// The epoch seen at the last sweep, and since when it has not changed.
+    epoch: u64,
+    since: Instant,
+}
+
 /// The proxy app behind the connection limits.
 pub struct GuardedApp<A> {
     inner: Arc<A>,
     limits: ConnectionLimits,
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    tracked: Arc<Mutex<Vec<Tracked>>>,
+    sweeper: Once,
 }
 
 impl<A> GuardedApp<A> {
@@ -122,7 +136,75 @@ impl<A> GuardedApp<A> {
             permits: Arc::new(Semaphore::new(limits.max_connections)),
             limits,
             metrics,
+            tracked: Arc::new(Mutex::new(Vec::new())),
+            sweeper: Once::new(),
         }
+    }
+
+    /// Starts the sweeper on the runtime of the first connection; it ends with the app.
+    fn start_sweeper(&self) {
+        self.sweeper.call_once(|| {
+            let sweeper = Sweeper {
+                tracked: Arc::downgrade(&self.tracked),
+                limits: self.limits,
+                metrics: self.metrics.clone(),
+            };
+            tokio::spawn(sweeper.run());
+        });
+    }
+}
+
+/// Expires connections that sat in one phase past its timeout.
+struct Sweeper {
+    tracked: Weak<Mutex<Vec<Tracked>>>,
+    limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
+}
+
+impl Sweeper {
+    async fn run(self) {
+        let every = (self.limits.header_timeout.min(self.limits.idle_timeout) / 10)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(tracked) = self.tracked.upgrade() else {
+                return;
+            };
+            let expired = match tracked.lock() {
+                Ok(mut list) => self.sweep(&mut list, Instant::now()),
+                Err(_) => return,
+            };
+            for (conn, why) in expired {
+                conn.expired.store(true, Ordering::Relaxed);
+                conn.reader.wake();
+                self.metrics.connection_closed(why.label());
+            }
+        }
+    }
+
+    /// Forgets closed connections and takes out the overdue ones.
+    fn sweep(&self, list: &mut Vec<Tracked>, now: Instant) -> Vec<(Arc<ConnState>, Closed)> {
+        let mut expired = Vec::new();
+        list.retain_mut(|t| {
+            let Some(conn) = t.conn.upgrade() else {
+                return false;
+            };
+            let epoch = conn.epoch.load(Ordering::Relaxed);
+            if epoch != t.epoch {
+                (t.epoch, t.since) = (epoch, now);
+                return true;
+            }
+            match conn.timeout(&self.limits) {
+                Some((limit, why)) if now.duration_since(t.since) >= limit => {
+                    expired.push((conn, why));
+                    false
+                }
+                _ => true,
+            }
+        });
+        expired
     }
 }
 
@@ -138,13 +220,19 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
             self.metrics.connection_closed("over_limit");
             return None;
         };
+        self.start_sweeper();
         self.metrics.connections_open.inc();
-        let state = Arc::new(ConnState::new(self.limits));
+        let state = Arc::new(ConnState::new());
+        if let Ok(mut list) = self.tracked.lock() {
+            list.push(Tracked {
+                conn: Arc::downgrade(&state),
+                epoch: 0,
+                since: Instant::now(),
+            });
+        }
         let guarded = Guarded {
             inner: stream,
             state: state.clone(),
-            sleep: None,
-            metrics: self.metrics.clone(),
         };
         let result = CONN
             .scope(state, self.inner.process_new(Box::new(guarded), shutdown))
@@ -158,13 +246,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
     }
 }
 
-/// A client stream whose reads honour the connection's current deadline.
+/// A client stream whose reads fail once its connection expired.
 pub struct Guarded {
     inner: Stream,
     state: Arc<ConnState>,
-    /// The timer of the current deadline, re-armed when the deadline moves.
-    sleep: Option<Pin<Box<Sleep>>>,
-    metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for Guarded {
@@ -175,31 +260,6 @@ impl fmt::Debug for Guarded {
     }
 }
 
-impl Guarded {
-    /// Polls the deadline timer; `Ready` once `at` has passed. The timer is re-armed only when
-    /// the deadline moves earlier (a head's first byte) or when it fires before the (later) real
-    /// deadline, so a busy keep-alive connection, whose idle deadline moves later with every
-    /// request, costs no timer update per request.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>, at: Instant) -> Poll<()> {
-        let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                if sleep.deadline() > at {
-                    sleep.as_mut().reset(at);
-                }
-                sleep
-            }
-            None => self.sleep.insert(Box::pin(tokio::time::sleep_until(at))),
-        };
-        loop {
-            match sleep.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(()) if Instant::now() >= at => return Poll::Ready(()),
-                Poll::Ready(()) => sleep.as_mut().reset(at),
-            }
-        }
-    }
-}
-
 impl AsyncRead for Guarded {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -207,36 +267,29 @@ impl AsyncRead for Guarded {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let Some((at, why)) = this.state.deadline() else {
+        let state = &this.state;
+        let phase = state.phase.load(Ordering::Relaxed);
+        if phase == IN_REQUEST {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
-        };
-        let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before
-                    && this.state.first_byte.load(Ordering::Relaxed) == NO_BYTE
-                {
-                    let now = this.state.now_ms();
-                    this.state.first_byte.store(now, Ordering::Relaxed);
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match this.poll_deadline(cx, at) {
-                Poll::Ready(()) => {
-                    this.metrics.connection_closed(why.label());
-                    Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("client {}", why.label()),
-                    )))
-                }
-                Poll::Pending => Poll::Pending,
-            },
         }
+        if state.expired.load(Ordering::Relaxed) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client was too slow or idle too long",
+            )));
+        }
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &result {
+            Poll::Ready(Ok(())) if phase == WAITING && buf.filled().len() > before => {
+                state.enter(HEAD_STARTED);
+            }
+            Poll::Pending => state.reader.register(cx.waker()),
+            _ => {}
+        }
+        result
     }
 }
-
-use std::future::Future;
 
 impl AsyncWrite for Guarded {
     fn poll_write(
@@ -333,5 +386,69 @@ impl GetSocketDigest for Guarded {
 impl Peek for Guarded {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
         self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweeper() -> Sweeper {
+        Sweeper {
+            tracked: Weak::new(),
+            limits: ConnectionLimits {
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 8,
+            },
+            metrics: Arc::new(Metrics::new().unwrap()),
+        }
+    }
+
+    fn track(conn: &Arc<ConnState>, since: Instant) -> Tracked {
+        Tracked {
+            conn: Arc::downgrade(conn),
+            epoch: conn.epoch.load(Ordering::Relaxed),
+            since,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_phase_expires_after_its_own_timeout_and_progress_resets_the_clock() {
+        let s = sweeper();
+        let t0 = Instant::now();
+        let (idle, slow, busy) = (
+            Arc::new(ConnState::new()),
+            Arc::new(ConnState::new()),
+            Arc::new(ConnState::new()),
+        );
+        slow.enter(HEAD_STARTED);
+        busy.enter(IN_REQUEST);
+        let mut list = vec![track(&idle, t0), track(&slow, t0), track(&busy, t0)];
+        let labels =
+            |v: Vec<(Arc<ConnState>, Closed)>| v.into_iter().map(|(_, w)| w).collect::<Vec<_>>();
+        assert!(s.sweep(&mut list, t0 + Duration::from_secs(9)).is_empty());
+        assert_eq!(
+            labels(s.sweep(&mut list, t0 + Duration::from_secs(10))),
+            [Closed::HeaderTimeout]
+        );
+        // the idle one makes progress: its clock restarts from the sweep that saw it
+        idle.enter(IN_REQUEST);
+        idle.enter(WAITING);
+        assert!(s.sweep(&mut list, t0 + Duration::from_secs(59)).is_empty());
+        assert!(s.sweep(&mut list, t0 + Duration::from_secs(100)).is_empty());
+        assert_eq!(
+            labels(s.sweep(&mut list, t0 + Duration::from_secs(119))),
+            [Closed::Idle]
+        );
+        // a request in progress never expires; a dropped connection is forgotten
+        assert!(
+            s.sweep(&mut list, t0 + Duration::from_secs(10_000))
+                .is_empty()
+        );
+        assert_eq!(list.len(), 1);
+        drop(busy);
+        s.sweep(&mut list, t0 + Duration::from_secs(10_001));
+        assert!(list.is_empty());
     }
 }

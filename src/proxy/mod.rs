@@ -76,9 +76,7 @@ impl ProxyHttp for Gateway {
         ctx.snapshot = Some(snapshot.clone());
         ctx.resource_url = std::mem::take(&mut facts.resource_url);
         ctx.forwarded = std::mem::take(&mut facts.forwarded);
-        if facts.forward_path != session.req_header().uri.path() {
-            ctx.normalized_path = Some(facts.forward_path.clone());
-        }
+        ctx.normalized_path = facts.forward_path.take();
         ctx.absolute_authority = facts.absolute_authority.take();
         match step {
             Step::Reply(reply) => reply.send(session, facts.is_head).await.map(|()| true),

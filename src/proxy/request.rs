@@ -10,6 +10,7 @@
 //! `X-Forwarded-Proto/Host/For` are believed only from `server.trusted_proxies` (spec §9: proxies
 //! rewriting the resource URL); `server.public_url` overrides both.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use pingora::http::RequestHeader;
@@ -41,8 +42,9 @@ pub struct RequestFacts {
     pub host: String,
     /// The pricing view of the path, for route matching.
     pub path: String,
-    /// The normalized client spelling, for the origin.
-    pub forward_path: String,
+    /// The normalized client spelling for the origin, when normalization changed the request's
+    /// path (`None`: the origin gets the path as sent).
+    pub forward_path: Option<String>,
     /// Why the request is refused before routing, if it is.
     pub malformed: Option<Malformed>,
     /// The absolute-form target's authority: the origin is sent an origin-form target and this
@@ -86,7 +88,7 @@ impl RequestFacts {
         let own_proto = if tls { "https" } else { "http" };
         let method = req.method.as_str().to_string();
         let absolute_authority = absolute_authority(req);
-        let mut hosts = req.headers.get_all("host").iter();
+        let mut hosts = req.headers.get_all(http::header::HOST).iter();
         let (first_host, second_host) = (hosts.next(), hosts.next());
         let host_header = absolute_authority
             .clone()
@@ -139,18 +141,26 @@ impl RequestFacts {
             .map_or(host_header.as_str(), |(h, _)| h)
             .trim_end_matches('.')
             .to_ascii_lowercase();
-        let accept = header(req, "accept").unwrap_or("");
-        let agent = header(req, "user-agent").unwrap_or("");
+        let text = |name| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let accept = text(http::header::ACCEPT).unwrap_or("");
+        let agent = text(http::header::USER_AGENT).unwrap_or("");
         let preflight_method = (method == "OPTIONS")
             .then(|| {
                 header(req, "access-control-request-method").map(|m| m.trim().to_ascii_uppercase())
             })
             .flatten();
-        let forward_path = normalize_path(req.uri.path()).into_owned();
-        let (path, path_malformed) = match pricing_path(req.uri.path()) {
-            Ok(p) => (p.into_owned(), None),
-            Err(why) => (forward_path.clone(), Some(Malformed::Path(why))),
+        let raw_path = req.uri.path();
+        let (path, path_malformed) = match pricing_path(raw_path) {
+            Ok(p) => (p, None),
+            Err(why) => (normalize_path(raw_path), Some(Malformed::Path(why))),
         };
+        // A path with nothing to fold needs no normalizing either (no `//`, dots or escapes).
+        let forward_path = match &path {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(_) => Some(normalize_path(raw_path)).filter(|p| p != raw_path),
+        }
+        .map(Cow::into_owned);
+        let path = path.into_owned();
         let head_len = head_bytes(req);
         let malformed = if head_len > rules.max_header_bytes {
             Some(Malformed::TooLarge {

@@ -142,7 +142,12 @@ impl Gateway {
         ctx: &mut RequestCtx,
         facts: &RequestFacts,
     ) -> pingora::Result<()> {
-        let local = local::serve(root, &facts.method, &facts.forward_path).await;
+        // What an upstream would be sent: the normalized client spelling.
+        let path = ctx
+            .normalized_path
+            .clone()
+            .unwrap_or_else(|| session.req_header().uri.path().to_string());
+        let local = local::serve(root, &facts.method, &path).await;
         let mut headers = vec![("Content-Type", local.content_type)];
         if let Some(paid) = ctx.payment.as_mut() {
             let version = paid.version;
