@@ -20,6 +20,15 @@
 //!
 //! Conclusion: `find` stays flat at ~0.1–0.17 µs from 10 to 10,000 routes, well under
 //! the 1 µs target (no heap allocation by construction; not measured here).
+//!
+//! ## Results, 2026-12-01 (literals now fold case by default; the pricing view)
+//! Same command and machine kind. `find` at 10,000 routes: 153 ns (hit near end), 197 ns
+//! (host-specific), 92 ns (miss): +45–60 ns, for searching the path's lowercase twin against
+//! folded literals. `normalize_path` 72 / 247 ns (decodes to a fixpoint: idempotent).
+//! `pricing_path` 49 ns clean, 357 ns dirty, 241 ns with `;params` and trailing dots. The whole
+//! canonical view (`pricing_path` + `normalize_path` + `find`, 10,000 routes): 252 ns on a
+//! lowercase path, 263 ns on a mixed-case one, against 168 ns for `normalize_path` + `find` before.
+//! Conclusion: the canonical view costs nanoseconds; the 1 µs target holds with a 4× margin.
 
 use std::hint::black_box;
 
