@@ -426,6 +426,22 @@ impl Node {
     }
 }
 
+impl Node {
+    /// The children whose routes may cover a pattern segment `seg`, in the order `find` visits
+    /// them: the same literal (exact and folded spellings; `covers` decides) and the
+    /// `:param`/`*` child.
+    fn covering_children(&self, seg: &Segment) -> impl Iterator<Item = u32> + use<> {
+        let (exact, folded) = match seg {
+            Segment::Literal(lit) | Segment::Folded(lit) => (
+                self.literals.get(lit),
+                self.folded.get(&lit.to_ascii_lowercase()),
+            ),
+            Segment::Param(_) | Segment::Star => (None, None),
+        };
+        [exact, folded, self.single].into_iter().flatten()
+    }
+}
+
 /// Literal children of a trie node: a short list scanned linearly (cheaper than
 /// hashing for the few children most nodes have), switching to a hash map when it
 /// grows past `SMALL_LITERALS`.
@@ -617,15 +633,7 @@ impl Trie {
                 }
             }
             Some((seg, after)) => {
-                if let Segment::Literal(lit) | Segment::Folded(lit) = seg {
-                    if let Some(child) = n.literals.get(lit) {
-                        self.collect_covering(child as usize, after, c, out);
-                    }
-                    if let Some(child) = n.folded.get(&lit.to_ascii_lowercase()) {
-                        self.collect_covering(child as usize, after, c, out);
-                    }
-                }
-                if let Some(child) = n.single {
+                for child in n.covering_children(seg) {
                     self.collect_covering(child as usize, after, c, out);
                 }
             }
@@ -653,16 +661,7 @@ impl Trie {
                 }
             }
             Some((seg, after)) => {
-                if let Segment::Literal(lit) | Segment::Folded(lit) = seg {
-                    // Candidates only: `covers` decides, so both spellings are followed.
-                    if let Some(child) = n.literals.get(lit) {
-                        self.cover_search(child as usize, after, c, best);
-                    }
-                    if let Some(child) = n.folded.get(&lit.to_ascii_lowercase()) {
-                        self.cover_search(child as usize, after, c, best);
-                    }
-                }
-                if let Some(child) = n.single {
+                for child in n.covering_children(seg) {
                     self.cover_search(child as usize, after, c, best);
                 }
             }
