@@ -1,12 +1,15 @@
 //! The local checklist for an `exact` EVM payment, one named check per rule (STYLE habit 8).
 //!
-//! These run before the facilitator is asked, so a wrong recipient, amount or window is rejected at
-//! the edge with the reason the official facilitator would give. Signature and balance are the
-//! facilitator's job for now (`verify` mode `facilitator`); single use is `store::ReplayGuard`'s.
+//! These run before the facilitator is asked, in the official facilitator's order (spec §5.3):
+//! signature, recipient, `validBefore`, `validAfter`, value. So a forged 65-byte signature, a
+//! wrong recipient, amount or window is rejected at the edge, with the reason the official
+//! facilitator would give, and costs no remote call. Smart-wallet signatures, balance and nonce
+//! state are the facilitator's job for now; single use is `store::ReplayGuard`'s.
 
 use alloy_primitives::{Address, U256};
 
 use super::ExactAuthorization;
+use super::eip712::{DomainSeparator, SignatureVerdict, check_signature};
 use crate::clock::UnixSecs;
 
 /// Seconds an authorization must stay valid after it arrives, as the official facilitator requires.
@@ -17,11 +20,15 @@ pub const VALID_BEFORE_MARGIN_SECS: u64 = 6;
 pub struct Expected {
     pub pay_to: Address,
     pub amount: U256,
+    /// The EIP-712 domain of the option's token on its chain.
+    pub domain: DomainSeparator,
 }
 
 /// A failed local check, with the reason string official facilitators use (spec §5.3, §9).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExactError {
+    #[error("the signature was not made by the authorization's `from` over this token's domain")]
+    InvalidSignature,
     #[error("the authorization pays {actual}, not the route's payTo {expected}")]
     RecipientMismatch { expected: Address, actual: Address },
     #[error("the authorization is for {actual} atomic units, the route costs {expected}")]
@@ -36,6 +43,7 @@ impl ExactError {
     /// The machine-readable reason sent to the client.
     pub fn reason(&self) -> &'static str {
         match self {
+            Self::InvalidSignature => "invalid_exact_evm_signature",
             Self::RecipientMismatch { .. } => "invalid_exact_evm_payload_recipient_mismatch",
             Self::AmountMismatch { .. } => "invalid_exact_evm_payload_authorization_value_mismatch",
             Self::Expired { .. } => "invalid_exact_evm_payload_authorization_valid_before",
@@ -50,9 +58,22 @@ pub fn check(
     expected: &Expected,
     now: UnixSecs,
 ) -> Result<(), ExactError> {
+    check_signature_of(auth, expected)?;
     check_recipient(auth, expected)?;
-    check_amount(auth, expected)?;
-    check_window(auth, now)
+    check_window(auth, now)?;
+    check_amount(auth, expected)
+}
+
+/// A 65-byte signature was made by `from` over this option's domain; a smart wallet's longer
+/// signature passes here and is judged by the facilitator.
+pub fn check_signature_of(
+    auth: &ExactAuthorization,
+    expected: &Expected,
+) -> Result<(), ExactError> {
+    match check_signature(auth, &expected.domain) {
+        SignatureVerdict::Valid | SignatureVerdict::NotEoa => Ok(()),
+        SignatureVerdict::Invalid => Err(ExactError::InvalidSignature),
+    }
 }
 
 /// The authorization pays the route's `payTo`.
@@ -111,6 +132,8 @@ mod tests {
             valid_after: now - 600,
             valid_before: now + 300,
             nonce: B256::repeat_byte(7),
+            // Not a 65-byte EOA signature: left to the facilitator (eip712.rs tests signatures).
+            signature: vec![0xab; 66],
         }
     }
 
@@ -118,6 +141,7 @@ mod tests {
         Expected {
             pay_to: PAY_TO,
             amount: U256::from(1000),
+            domain: DomainSeparator::new("USDC", "2", 84532, Address::repeat_byte(1)),
         }
     }
 

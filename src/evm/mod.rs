@@ -1,8 +1,9 @@
 //! EVM `exact` (EIP-3009 `transferWithAuthorization`): the authorization both protocol versions carry.
 //!
 //! v1 and v2 payloads converge on [`ExactAuthorization`]; [`exact::check`] runs the local checks
-//! (recipient, amount, time window) before anything costs a network round trip.
+//! (signature, recipient, time window, amount) before anything costs a network round trip.
 
+pub mod eip712;
 pub mod exact;
 
 use alloy_primitives::{Address, B256, U256};
@@ -17,6 +18,8 @@ pub struct ExactAuthorization {
     pub valid_after: u64,
     pub valid_before: u64,
     pub nonce: B256,
+    /// The signature bytes: 65 for an EOA (`r‖s‖v`), longer for smart wallets.
+    pub signature: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -47,9 +50,12 @@ impl ExactAuthorization {
     pub fn from_payload(payload: &serde_json::Value) -> Result<Self, MalformedPayload> {
         let p =
             ExactPayloadJson::deserialize(payload).map_err(|e| MalformedPayload(e.to_string()))?;
-        if !p.signature.starts_with("0x") || p.signature.len() < 4 {
-            return Err(MalformedPayload("signature is not 0x-prefixed hex".into()));
-        }
+        let signature = p
+            .signature
+            .strip_prefix("0x")
+            .filter(|h| h.len() >= 2)
+            .and_then(|h| alloy_primitives::hex::decode(h).ok())
+            .ok_or_else(|| MalformedPayload("signature is not 0x-prefixed hex".into()))?;
         let a = p.authorization;
         let address = |field: &str, s: &str| {
             s.parse::<Address>()
@@ -88,6 +94,7 @@ impl ExactAuthorization {
                 .nonce
                 .parse::<B256>()
                 .map_err(|_| MalformedPayload("authorization.nonce is not hex".into()))?,
+            signature,
         })
     }
 }

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::value::RawValue;
 
 use super::{encode_header, v1, v2};
+use crate::evm::eip712::DomainSeparator;
 use crate::evm::exact::Expected;
 use crate::price::PaymentOption;
 
@@ -261,6 +262,12 @@ fn offer(option: &PaymentOption) -> Offer {
         expected: Expected {
             pay_to: option.pay_to.parse().unwrap_or(Address::ZERO),
             amount: U256::from(option.amount_atomic),
+            domain: DomainSeparator::new(
+                &option.asset.eip712_name,
+                &option.asset.eip712_version,
+                option.network.chain_id,
+                option.asset.address.parse().unwrap_or(Address::ZERO),
+            ),
         },
         decimals: option.asset.decimals,
     }

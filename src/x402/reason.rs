@@ -49,6 +49,10 @@ impl Rejection {
                 "Unable to find matching payment requirements".into()
             }
             Self::NoMatchingRequirements => "No matching payment requirements".into(),
+            // The legacy v1 facilitator's name for the same failure (spec §5.3).
+            Self::Exact(ExactError::InvalidSignature) if v1 => {
+                "invalid_exact_evm_payload_signature".into()
+            }
             Self::Exact(e) => e.reason().into(),
             Self::AlreadyUsed => "duplicate_settlement".into(),
             Self::Invalid { reason, .. } => reason.clone(),
