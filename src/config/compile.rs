@@ -460,11 +460,13 @@ fn facilitator(
             ),
         }
     }
+    let cdp = cdp_credentials(t, ctx, f);
     let settings = FacilitatorSettings {
         url,
         headers,
         verify_timeout: Duration::from_millis(t.verify_timeout_ms.max(1)),
         settle_timeout: Duration::from_millis(t.settle_timeout_ms.max(1)),
+        cdp,
     };
     if let Some(prev) = ctx
         .previous
@@ -480,3 +482,55 @@ fn facilitator(
 
 #[cfg(test)]
 mod tests;
+
+/// `[facilitator] auth = "cdp"`: the key id and secret from the environment, checked now so a
+/// bad secret is a config error (which never quotes it).
+fn cdp_credentials(
+    t: &FacilitatorToml,
+    ctx: &CompileContext<'_>,
+    f: &mut Findings<'_>,
+) -> Option<crate::facilitator::CdpCredentials> {
+    let auth = t.auth.as_ref()?;
+    match auth.get_ref().as_str() {
+        "none" => return None,
+        "cdp" => {}
+        other => {
+            f.error(
+                auth.span(),
+                format!("unknown facilitator auth `{other}`: expected \"cdp\" or \"none\""),
+            );
+            return None;
+        }
+    }
+    let read = |value: &Option<Spanned<super::schema::EnvValue>>, default: &str| {
+        let (name, span) = value.as_ref().map_or((default, auth.span()), |v| {
+            (v.get_ref().env.as_str(), v.span())
+        });
+        ((ctx.env)(name), name.to_string(), span)
+    };
+    let (id, id_name, id_span) = read(&t.cdp_key_id, "CDP_API_KEY_ID");
+    let (secret, secret_name, secret_span) = read(&t.cdp_key_secret, "CDP_API_KEY_SECRET");
+    if id.is_none() {
+        f.error(
+            id_span,
+            format!("environment variable `{id_name}` (the CDP API key id) is not set"),
+        );
+    }
+    if secret.is_none() {
+        f.error(
+            secret_span.clone(),
+            format!("environment variable `{secret_name}` (the CDP API key secret) is not set"),
+        );
+    }
+    let credentials = crate::facilitator::CdpCredentials {
+        key_id: id?,
+        secret: secret?,
+    };
+    match crate::facilitator::CdpSigner::new(&credentials) {
+        Ok(_) => Some(credentials),
+        Err(e) => {
+            f.error(secret_span, format!("`{secret_name}`: {e}"));
+            None
+        }
+    }
+}

@@ -159,6 +159,17 @@ pub struct FacilitatorToml {
     /// Extra headers on every call, each read from an environment variable: `Authorization = { env = "FACILITATOR_AUTH" }`.
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<EnvValue>>,
+    /// `"cdp"`: sign every call with a fresh Coinbase CDP JWT (Ed25519 or ES256 key). Default:
+    /// none (static `headers` only).
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
+    /// With `auth = "cdp"`: the API key id. Default `{ env = "CDP_API_KEY_ID" }`.
+    #[serde(default)]
+    pub cdp_key_id: Option<Spanned<EnvValue>>,
+    /// With `auth = "cdp"`: the API key secret (base64 Ed25519, or a PEM EC key). Default
+    /// `{ env = "CDP_API_KEY_SECRET" }`.
+    #[serde(default)]
+    pub cdp_key_secret: Option<Spanned<EnvValue>>,
     /// `/verify` calls one client IP may have in flight; one more gets 429. Default 8.
     #[serde(default = "default_max_verifications_per_ip")]
     pub max_verifications_per_ip: usize,
@@ -171,6 +182,9 @@ impl Default for FacilitatorToml {
             verify_timeout_ms: default_verify_timeout(),
             settle_timeout_ms: default_settle_timeout(),
             headers: BTreeMap::new(),
+            auth: None,
+            cdp_key_id: None,
+            cdp_key_secret: None,
             max_verifications_per_ip: default_max_verifications_per_ip(),
         }
     }

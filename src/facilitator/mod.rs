@@ -4,6 +4,7 @@
 //! verification and on-chain settlement can replace the facilitator per config without touching the
 //! request path. Auth headers come from environment variables named in the config.
 
+mod cdp;
 mod redact;
 mod supported;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use http::HeaderMap;
 
+pub use cdp::{CdpCredentials, CdpSigner};
 pub use redact::redact_url;
 pub use supported::{Supported, SupportedKind};
 
@@ -49,6 +51,14 @@ pub trait Settler: Send + Sync {
     ) -> Result<SettleResponse, FacilitatorError>;
 }
 
+/// Sent with CDP calls, as the CDP SDKs do.
+const CORRELATION_CONTEXT: &str = concat!(
+    "sdk_version=",
+    env!("CARGO_PKG_VERSION"),
+    ",sdk_language=rust,source=x402-gateway,source_version=",
+    env!("CARGO_PKG_VERSION")
+);
+
 /// Settings of a facilitator client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FacilitatorSettings {
@@ -58,6 +68,8 @@ pub struct FacilitatorSettings {
     pub headers: Vec<(String, String)>,
     pub verify_timeout: Duration,
     pub settle_timeout: Duration,
+    /// Sign every call with a fresh CDP JWT (`[facilitator] auth = "cdp"`).
+    pub cdp: Option<CdpCredentials>,
 }
 
 /// An HTTP facilitator.
@@ -68,6 +80,8 @@ pub struct FacilitatorClient {
     redacted_url: String,
     /// Sends the configured auth headers on every call.
     http: reqwest::Client,
+    /// Signs a JWT per call, for CDP.
+    cdp: Option<CdpSigner>,
     supported: Supported,
 }
 
@@ -88,7 +102,9 @@ impl FacilitatorClient {
             .default_headers(headers)
             .build()
             .map_err(|e| format!("cannot build the facilitator HTTP client: {e}"))?;
+        let cdp = settings.cdp.as_ref().map(CdpSigner::new).transpose()?;
         Ok(Self {
+            cdp,
             redacted_url: redact_url(&settings.url),
             settings,
             http,
@@ -121,8 +137,7 @@ impl FacilitatorClient {
         let url = format!("{}/supported", self.settings.url);
         let result = async {
             let resp = self
-                .http
-                .get(&url)
+                .signed(self.http.get(&url), "GET", &url)?
                 .timeout(self.settings.verify_timeout)
                 .send()
                 .await
@@ -138,6 +153,29 @@ impl FacilitatorClient {
         self.supported.record(result);
     }
 
+    /// Adds a fresh CDP JWT to a call, when configured.
+    fn signed(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let Some(signer) = &self.cdp else {
+            return Ok(request);
+        };
+        use crate::clock::Clock;
+        let mut value = http::HeaderValue::from_str(&signer.authorization(
+            method,
+            url,
+            crate::clock::SystemClock.now_secs(),
+        )?)
+        .map_err(|_| "the CDP JWT is not a header value".to_string())?;
+        value.set_sensitive(true);
+        Ok(request
+            .header(http::header::AUTHORIZATION, value)
+            .header("Correlation-Context", CORRELATION_CONTEXT))
+    }
+
     async fn post<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -145,9 +183,10 @@ impl FacilitatorClient {
         timeout: Duration,
         is_answer: fn(&serde_json::Value) -> bool,
     ) -> Result<T, FacilitatorError> {
+        let url = format!("{}{path}", self.settings.url);
         let resp = self
-            .http
-            .post(format!("{}{path}", self.settings.url))
+            .signed(self.http.post(&url), "POST", &url)
+            .map_err(FacilitatorError::Unreachable)?
             .json(request)
             .timeout(timeout)
             .send()

@@ -6,6 +6,7 @@ mod support;
 
 mod adversarial;
 mod canonical_view;
+mod cdp_auth;
 mod cli_check;
 mod connections;
 mod facilitator_faults;

@@ -16,11 +16,17 @@
 //     pending          500 settlement_pending with a fake tx; the identical retry settles for real
 //     settle-then-502  settles for real on chain, then answers 502 with the text body "bad gateway"
 //     settle-then-hang settles for real on chain, then waits hangMs (default 60000) and answers 200 with it
+//   POST /__require-cdp  {keyId, publicKey: PEM}: from now on /supported, /verify and /settle need a
+//                        CDP-style `Authorization: Bearer <JWT>` (EdDSA or ES256, checked like CDP: kid and
+//                        sub = keyId, iss "cdp", nbf/exp around now, at most 120 s, uris = ["METHOD host/path"],
+//                        a nonce never seen before); otherwise 401. {keyId: null} turns it off.
+//                        Counted in /__stats as cdpAccepted / cdpRejected (the last reason in cdpLastError).
 // Test origin: GET /__log?prefix=P lists what it received; any other request is recorded and echoed as
 // JSON ({ok, path, method, body}); /status/NNN in the path answers that status, /stream streams 5 chunks.
 // WebSocket upgrades on any path are recorded too (with upgrade: true) and then echo every message;
 // an upgrade whose path has /status/NNN is refused with that HTTP status instead.
 import http from 'node:http';
+import crypto from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
@@ -68,7 +74,38 @@ function startFacilitator(rpc) {
   const facilitator = new x402Facilitator();
   registerExactEvmScheme(facilitator, { signer, networks: `eip155:${CHAIN_ID}` }); // also registers all v1 names
 
-  const stats = { verify: 0, settle: 0, verifyInFlight: 0, maxVerifyInFlight: 0 };
+  const stats = { verify: 0, settle: 0, verifyInFlight: 0, maxVerifyInFlight: 0, cdpAccepted: 0, cdpRejected: 0, cdpLastError: null };
+  const cdp = { keyId: null, publicKey: null, nonces: new Set() };
+
+  // The JWT check of a CDP-style facilitator: returns null when the call may proceed, else why not.
+  function cdpRefusal(req, route) {
+    const auth = req.headers.authorization ?? '';
+    const m = /^Bearer ([\w-]+)\.([\w-]+)\.([\w-]+)$/.exec(auth);
+    if (!m) return 'no bearer JWT';
+    const part = (x) => JSON.parse(Buffer.from(x, 'base64url').toString('utf8'));
+    let header; let claims;
+    try { header = part(m[1]); claims = part(m[2]); } catch { return 'undecodable JWT'; }
+    const input = Buffer.from(`${m[1]}.${m[2]}`);
+    const sig = Buffer.from(m[3], 'base64url');
+    if (!['EdDSA', 'ES256'].includes(header.alg)) return `alg ${header.alg}`;
+    let ok = false;
+    try { // a signature by a key of another type throws: it is as bad as a wrong signature
+      ok = header.alg === 'EdDSA'
+        ? crypto.verify(null, input, cdp.publicKey, sig)
+        : crypto.verify('sha256', input, { key: cdp.publicKey, dsaEncoding: 'ieee-p1363' }, sig);
+    } catch { ok = false; }
+    if (!ok) return 'bad signature';
+    if (header.typ !== 'JWT' || header.kid !== cdp.keyId || claims.sub !== cdp.keyId) return 'kid/sub/typ';
+    if (claims.iss !== 'cdp') return 'iss';
+    const now = Math.floor(Date.now() / 1000);
+    if (!(claims.nbf <= now + 5 && claims.exp >= now && claims.exp - claims.nbf <= 120)) return 'nbf/exp';
+    const [method, path] = route.split(' ');
+    const want = `${method} ${req.headers.host}${path}`;
+    if (!Array.isArray(claims.uris) || claims.uris[0] !== want) return `uris ${JSON.stringify(claims.uris)} != ${want}`;
+    if (!header.nonce || cdp.nonces.has(header.nonce)) return 'nonce missing or replayed';
+    cdp.nonces.add(header.nonce);
+    return null;
+  }
   const fail = { count: 0, mode: 'error', hangMs: 60000 };
   const MODES = ['error', 'http500', 'pending', 'settle-then-502', 'settle-then-hang'];
   const pendingSeen = new Set(); // settle bodies answered "settlement_pending" once; next identical call settles
@@ -118,8 +155,19 @@ function startFacilitator(rpc) {
       const text = await readBody(req);
       if (route === 'GET /__stats') return send(res, 200, stats);
       if (route === 'POST /__reset-stats') {
-        Object.assign(stats, { verify: 0, settle: 0, maxVerifyInFlight: stats.verifyInFlight });
+        Object.assign(stats, { verify: 0, settle: 0, maxVerifyInFlight: stats.verifyInFlight, cdpAccepted: 0, cdpRejected: 0, cdpLastError: null });
         return send(res, 200, stats);
+      }
+      if (route === 'POST /__require-cdp') {
+        const b = JSON.parse(text || '{}');
+        cdp.keyId = b.keyId ?? null;
+        cdp.publicKey = b.publicKey ? crypto.createPublicKey(b.publicKey) : null;
+        return send(res, 200, { keyId: cdp.keyId });
+      }
+      if (cdp.keyId && ['GET /supported', 'POST /verify', 'POST /settle'].includes(route)) {
+        const why = cdpRefusal(req, route);
+        if (why) { stats.cdpRejected++; stats.cdpLastError = why; return send(res, 401, { error: `unauthorized: ${why}` }); }
+        stats.cdpAccepted++;
       }
       if (route === 'POST /__fail-settle') {
         const b = JSON.parse(text || '{}');

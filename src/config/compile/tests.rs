@@ -392,3 +392,38 @@ fn literals_fold_case_unless_the_route_or_server_says_otherwise() {
     assert!(c.snapshot.routes.find("GET", "h", "/PAID/x").is_none());
     assert!(!c.snapshot.request_rules.host_scoped);
 }
+
+#[test]
+fn cdp_auth_reads_its_key_from_the_environment_and_never_quotes_it() {
+    let text = base("").replace(
+        "[payment]",
+        "[facilitator]\nauth = \"cdp\"\ncdp_key_id = { env = \"TEST_FACILITATOR_TOKEN\" }\n\n[payment]",
+    );
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("CDP_API_KEY_SECRET")),
+        "{errs:?}"
+    );
+    // the test environment answers TEST_FACILITATOR_TOKEN with "Bearer secret": not a key
+    let bad = text.replace(
+        "\nauth = \"cdp\"\n",
+        "\nauth = \"cdp\"\ncdp_key_secret = { env = \"TEST_FACILITATOR_TOKEN\" }\n",
+    );
+    let errs = errors(&bad);
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("TEST_FACILITATOR_TOKEN")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().all(|e| !e.message.contains("Bearer secret")),
+        "{errs:?}"
+    );
+    let unknown = text.replace("auth = \"cdp\"", "auth = \"oauth\"");
+    assert!(
+        errors(&unknown)
+            .iter()
+            .any(|e| e.message.contains("`oauth`"))
+    );
+}

@@ -55,6 +55,11 @@ addresses = ["{origin}"]
 
     /// Starts the binary with `config` (`{PORT}` and `{ADMIN}` are filled in) and waits until it serves.
     pub async fn start(config: &str) -> Gateway {
+        Gateway::start_with_env(config, &[]).await
+    }
+
+    /// As [`Gateway::start`], with extra environment variables (secrets the config names).
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Gateway {
         let port = free_port();
         let admin_port = free_port();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -68,6 +73,7 @@ addresses = ["{origin}"]
             .args(["run", "--config"])
             .arg(&path)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .stdin(Stdio::null())
