@@ -14,11 +14,9 @@ use toml::Spanned;
 use super::error::{ConfigError, Finding, Findings, Severity};
 use super::origins::compile_origin;
 use super::payment::PaymentDefaults;
-use super::schema::{
-    FacilitatorToml, GatewayToml, PriceToml, RouteToml, ServerToml, TlsListenerToml,
-};
+use super::route_checks;
+use super::schema::{GatewayToml, PriceToml, RouteToml, ServerToml, TlsListenerToml};
 use crate::clock::UnixSecs;
-use crate::facilitator::{FacilitatorClient, FacilitatorSettings};
 use crate::price::{PriceText, parse_price_text};
 use crate::routes::{RouteSpec, RouteTableBuilder};
 use crate::snapshot::{
@@ -72,7 +70,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
         .iter()
         .filter_map(|p| cidr(p, &mut f))
         .collect();
-    let facilitator = facilitator(&toml.facilitator, ctx, &mut f);
+    let facilitator = super::facilitator::compile(&toml.facilitator, ctx, &mut f);
     let payment = PaymentDefaults::compile(&toml.payment, &toml.assets, &mut f);
     let origins: BTreeMap<String, Arc<Origin>> = toml
         .origins
@@ -126,7 +124,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             );
         }
     }
-    warn_method_gaps(&routes, &spans, &mut f);
+    route_checks::warn_method_gaps(&routes, &spans, &mut f);
     let host_scoped = routes.has_host_scoped();
     if f.has_errors() {
         return Err(ConfigError { findings: f.list });
@@ -231,77 +229,13 @@ fn compile_route(
             r.resource.clone(),
         ))
     };
-    let free_methods = free_methods(r, &pricing, f);
+    let free_methods = route_checks::free_methods(r, &pricing, f);
     Some(Route {
         name: route_name(r),
         origin: origin?,
         pricing,
         free_methods,
     })
-}
-
-/// `free_methods`: the methods a priced route serves free; only on a route for every method.
-fn free_methods(r: &RouteToml, pricing: &Pricing, f: &mut Findings<'_>) -> Vec<String> {
-    let Some(list) = &r.free_methods else {
-        return Vec::new();
-    };
-    let all_methods = r
-        .methods
-        .as_ref()
-        .is_none_or(|m| m.get_ref().iter().any(|x| x == "*"));
-    if !all_methods {
-        f.error(
-            list.span(),
-            "`free_methods` needs a route for every method: remove `methods` (every method but these is priced)",
-        );
-    }
-    if matches!(pricing, Pricing::Free) {
-        f.warning(
-            list.span(),
-            "this route is free; `free_methods` has no effect",
-        );
-    }
-    let mut out: Vec<String> = list
-        .get_ref()
-        .iter()
-        .map(|m| m.to_ascii_uppercase())
-        .collect();
-    if out.iter().any(|m| m == "GET") && !out.iter().any(|m| m == "HEAD") {
-        out.push("HEAD".into());
-    }
-    out
-}
-
-/// Warns about a priced route that lists some methods when a later free route catches the
-/// others on the same path: `POST /paid` would then be served free.
-fn warn_method_gaps(
-    routes: &crate::routes::RouteTable<Arc<Route>>,
-    spans: &[(std::ops::Range<usize>, String)],
-    f: &mut Findings<'_>,
-) {
-    for i in 0..routes.len() {
-        let priced = routes
-            .policy(i)
-            .is_some_and(|r| matches!(r.pricing, Pricing::Paid(_)));
-        if !priced {
-            continue;
-        }
-        let free_catcher = routes.method_gaps(i).into_iter().find(|&j| {
-            routes
-                .policy(j)
-                .is_some_and(|r| matches!(r.pricing, Pricing::Free))
-        });
-        if let (Some(j), Some((span, name))) = (free_catcher, spans.get(i))
-            && let Some((_, free_name)) = spans.get(j)
-        {
-            f.warning(
-                span.clone(),
-                format!(
-                    "route `{name}` prices only the methods it lists; requests with other methods on its path go to the free route `{free_name}`: list them in `methods`, or remove `methods` (and use `free_methods` for the ones to serve free)"
-                ),
-            );
-        }
-    }
 }
 
 fn methods(r: &RouteToml) -> Vec<String> {
@@ -414,7 +348,7 @@ fn socket_or_empty(a: &Spanned<String>, f: &mut Findings<'_>) -> Option<String> 
     }
 }
 
-fn http_url(u: &Spanned<String>, f: &mut Findings<'_>) -> Option<String> {
+pub(super) fn http_url(u: &Spanned<String>, f: &mut Findings<'_>) -> Option<String> {
     let s = u.get_ref().trim();
     let valid = (s.starts_with("http://") || s.starts_with("https://"))
         && s.parse::<http::Uri>().is_ok_and(|uri| uri.host().is_some());
@@ -441,96 +375,5 @@ fn cidr(p: &Spanned<String>, f: &mut Findings<'_>) -> Option<ipnet::IpNet> {
         .ok()
 }
 
-fn facilitator(
-    t: &FacilitatorToml,
-    ctx: &CompileContext<'_>,
-    f: &mut Findings<'_>,
-) -> Option<Arc<FacilitatorClient>> {
-    let url = http_url(&t.url, f)?;
-    let mut headers = Vec::new();
-    for (name, value) in &t.headers {
-        match (ctx.env)(&value.get_ref().env) {
-            Some(v) => headers.push((name.clone(), v)),
-            None => f.error(
-                value.span(),
-                format!(
-                    "environment variable `{}` (for facilitator header `{name}`) is not set",
-                    value.get_ref().env
-                ),
-            ),
-        }
-    }
-    let cdp = cdp_credentials(t, ctx, f);
-    let settings = FacilitatorSettings {
-        url,
-        headers,
-        verify_timeout: Duration::from_millis(t.verify_timeout_ms.max(1)),
-        settle_timeout: Duration::from_millis(t.settle_timeout_ms.max(1)),
-        cdp,
-    };
-    if let Some(prev) = ctx
-        .previous
-        .filter(|p| p.facilitator.settings() == &settings)
-    {
-        return Some(prev.facilitator.clone());
-    }
-    FacilitatorClient::new(settings)
-        .map_err(|e| f.error(t.url.span(), e))
-        .ok()
-        .map(Arc::new)
-}
-
 #[cfg(test)]
 mod tests;
-
-/// `[facilitator] auth = "cdp"`: the key id and secret from the environment, checked now so a
-/// bad secret is a config error (which never quotes it).
-fn cdp_credentials(
-    t: &FacilitatorToml,
-    ctx: &CompileContext<'_>,
-    f: &mut Findings<'_>,
-) -> Option<crate::facilitator::CdpCredentials> {
-    let auth = t.auth.as_ref()?;
-    match auth.get_ref().as_str() {
-        "none" => return None,
-        "cdp" => {}
-        other => {
-            f.error(
-                auth.span(),
-                format!("unknown facilitator auth `{other}`: expected \"cdp\" or \"none\""),
-            );
-            return None;
-        }
-    }
-    let read = |value: &Option<Spanned<super::schema::EnvValue>>, default: &str| {
-        let (name, span) = value.as_ref().map_or((default, auth.span()), |v| {
-            (v.get_ref().env.as_str(), v.span())
-        });
-        ((ctx.env)(name), name.to_string(), span)
-    };
-    let (id, id_name, id_span) = read(&t.cdp_key_id, "CDP_API_KEY_ID");
-    let (secret, secret_name, secret_span) = read(&t.cdp_key_secret, "CDP_API_KEY_SECRET");
-    if id.is_none() {
-        f.error(
-            id_span,
-            format!("environment variable `{id_name}` (the CDP API key id) is not set"),
-        );
-    }
-    if secret.is_none() {
-        f.error(
-            secret_span.clone(),
-            format!("environment variable `{secret_name}` (the CDP API key secret) is not set"),
-        );
-    }
-    let credentials = crate::facilitator::CdpCredentials {
-        key_id: id?,
-        secret: secret?,
-    };
-    match crate::facilitator::CdpSigner::new(&credentials) {
-        Ok(_) => Some(credentials),
-        Err(e) => {
-            f.error(secret_span, format!("`{secret_name}`: {e}"));
-            None
-        }
-    }
-}

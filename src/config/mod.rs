@@ -5,9 +5,11 @@
 
 mod compile;
 mod error;
+mod facilitator;
 mod origins;
 mod payment;
 pub mod reload;
+mod route_checks;
 pub mod schema;
 
 use std::path::Path;

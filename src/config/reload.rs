@@ -1,7 +1,8 @@
 //! Hot reload: the file is watched (and SIGHUP reloads too); a new file is compiled completely before
 //! one `ArcSwap::store`; a broken file leaves the old snapshot serving and its errors on `/status`.
 //!
-//! Listeners and thread counts are bound at startup; a change to them is logged as needing a restart.
+//! Listeners, thread counts and connection limits are bound at startup; a change to them is logged
+//! as needing a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,9 +91,10 @@ impl LiveConfig {
                     || next.tls_listen != previous.tls_listen
                     || next.admin_listen != previous.admin_listen
                     || next.threads != previous.threads
+                    || next.connection_limits != previous.connection_limits
                 {
                     tracing::warn!(
-                        "config reload: listeners, admin listener and threads cannot change without a restart; still serving on {:?}",
+                        "config reload: listeners, admin listener, threads and connection limits cannot change without a restart; still serving on {:?}",
                         previous.listen
                     );
                 }

@@ -1,0 +1,74 @@
+//! Route-level rules beyond the patterns: `free_methods` (every method priced but these), and the
+//! warning for a priced route that leaves other methods on its path to a free route.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::error::Findings;
+use super::schema::RouteToml;
+use crate::routes::RouteTable;
+use crate::snapshot::{Pricing, Route};
+
+/// `free_methods`: the methods a priced route serves free; only on a route for every method.
+pub(super) fn free_methods(r: &RouteToml, pricing: &Pricing, f: &mut Findings<'_>) -> Vec<String> {
+    let Some(list) = &r.free_methods else {
+        return Vec::new();
+    };
+    let all_methods = r
+        .methods
+        .as_ref()
+        .is_none_or(|m| m.get_ref().iter().any(|x| x == "*"));
+    if !all_methods {
+        f.error(
+            list.span(),
+            "`free_methods` needs a route for every method: remove `methods` (every method but these is priced)",
+        );
+    }
+    if matches!(pricing, Pricing::Free) {
+        f.warning(
+            list.span(),
+            "this route is free; `free_methods` has no effect",
+        );
+    }
+    let mut out: Vec<String> = list
+        .get_ref()
+        .iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    if out.iter().any(|m| m == "GET") && !out.iter().any(|m| m == "HEAD") {
+        out.push("HEAD".into());
+    }
+    out
+}
+
+/// Warns about a priced route that lists some methods when a later free route catches the
+/// others on the same path: `POST /paid` would then be served free.
+pub(super) fn warn_method_gaps(
+    routes: &RouteTable<Arc<Route>>,
+    spans: &[(Range<usize>, String)],
+    f: &mut Findings<'_>,
+) {
+    for i in 0..routes.len() {
+        let priced = routes
+            .policy(i)
+            .is_some_and(|r| matches!(r.pricing, Pricing::Paid(_)));
+        if !priced {
+            continue;
+        }
+        let free_catcher = routes.method_gaps(i).into_iter().find(|&j| {
+            routes
+                .policy(j)
+                .is_some_and(|r| matches!(r.pricing, Pricing::Free))
+        });
+        if let (Some(j), Some((span, name))) = (free_catcher, spans.get(i))
+            && let Some((_, free_name)) = spans.get(j)
+        {
+            f.warning(
+                span.clone(),
+                format!(
+                    "route `{name}` prices only the methods it lists; requests with other methods on its path go to the free route `{free_name}`: list them in `methods`, or remove `methods` (and use `free_methods` for the ones to serve free)"
+                ),
+            );
+        }
+    }
+}
