@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub max_verifications_per_ip: usize,
     /// Whether the access log shows query strings.
     pub access_log_query: bool,
+    /// Chains verified locally (`[chains."eip155:N"]` with an RPC), by chain id.
+    pub chains: BTreeMap<u64, Arc<crate::evm::chain::ChainReader>>,
 }
 
 /// How request heads are checked, and which headers never reach the origin.

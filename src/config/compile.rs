@@ -71,6 +71,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
         .filter_map(|p| cidr(p, &mut f))
         .collect();
     let facilitator = super::facilitator::compile(&toml.facilitator, ctx, &mut f);
+    let chains = super::chains::compile(&toml.chains, ctx, &mut f);
     let payment = PaymentDefaults::compile(&toml.payment, &toml.assets, &mut f);
     let origins: BTreeMap<String, Arc<Origin>> = toml
         .origins
@@ -177,6 +178,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             },
             max_verifications_per_ip: toml.facilitator.max_verifications_per_ip.max(1),
             access_log_query: toml.access_log.query,
+            chains,
         },
         warnings,
     })

@@ -24,6 +24,9 @@ pub struct GatewayToml {
     /// Defaults for every route's payment options.
     #[serde(default)]
     pub payment: PaymentToml,
+    /// Chains the gateway reads itself, by CAIP-2 id (`[chains."eip155:8453"]`): local verification.
+    #[serde(default)]
+    pub chains: BTreeMap<String, Spanned<ChainToml>>,
     /// Tokens beyond the built-in stablecoins, by symbol.
     #[serde(default)]
     pub assets: BTreeMap<String, AssetToml>,
@@ -236,6 +239,32 @@ pub struct PaymentToml {
     pub allow_mixed_networks: bool,
 }
 
+/// `[chains."eip155:N"]`: an RPC for this chain, so payments on it are verified in process.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainToml {
+    /// JSON-RPC URL: a string, or `{ env = "VAR" }` when it carries an API key.
+    pub rpc_url: Spanned<TextOrEnv>,
+    /// `"local"` (default): signature, nonce and balance are checked here, the facilitator only
+    /// settles. `"facilitator"`: keep asking the facilitator's `/verify`.
+    #[serde(default)]
+    pub verify: Option<Spanned<String>>,
+    /// How long balances are cached, in milliseconds. Default 2000.
+    #[serde(default = "default_chain_cache")]
+    pub chain_cache_ms: u64,
+    /// Timeout of one RPC call, in milliseconds. Default 3000.
+    #[serde(default = "default_rpc_timeout")]
+    pub rpc_timeout_ms: u64,
+}
+
+/// A value written in the file, or read from an environment variable.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TextOrEnv {
+    Text(String),
+    Env(EnvValue),
+}
+
 /// `[assets.SYMBOL]`: a token that is not built in.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -409,6 +438,12 @@ fn default_idle_timeout() -> u64 {
 }
 fn default_max_connections() -> usize {
     10_000
+}
+fn default_chain_cache() -> u64 {
+    2_000
+}
+fn default_rpc_timeout() -> u64 {
+    3_000
 }
 fn default_max_verifications_per_ip() -> usize {
     8

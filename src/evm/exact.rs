@@ -29,6 +29,10 @@ pub struct Expected {
 pub enum ExactError {
     #[error("the signature was not made by the authorization's `from` over this token's domain")]
     InvalidSignature,
+    #[error("the authorization's nonce was already used on chain")]
+    NonceUsed,
+    #[error("the payer's balance (less payments in flight) is below the value")]
+    InsufficientBalance,
     #[error("the authorization pays {actual}, not the route's payTo {expected}")]
     RecipientMismatch { expected: Address, actual: Address },
     #[error("the authorization is for {actual} atomic units, the route costs {expected}")]
@@ -44,6 +48,8 @@ impl ExactError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::InvalidSignature => "invalid_exact_evm_signature",
+            Self::NonceUsed => "invalid_exact_evm_nonce_already_used",
+            Self::InsufficientBalance => "invalid_exact_evm_insufficient_balance",
             Self::RecipientMismatch { .. } => "invalid_exact_evm_payload_recipient_mismatch",
             Self::AmountMismatch { .. } => "invalid_exact_evm_payload_authorization_value_mismatch",
             Self::Expired { .. } => "invalid_exact_evm_payload_authorization_valid_before",

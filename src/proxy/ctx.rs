@@ -85,6 +85,9 @@ pub struct PaidRequest {
     /// The authorization's `validBefore`: settling later than this cannot succeed.
     pub valid_before: u64,
     pub state: PaymentState,
+    /// Under local verification: the value held against the payer's balance until the request
+    /// ends.
+    pub hold: Option<Arc<crate::evm::chain::Reservation>>,
 }
 
 /// The context of one request.

@@ -4,8 +4,9 @@
 //! the route's precomputed requirements; 4. run the local `exact` checks; 5. claim it for single use
 //! (network, asset, payer, nonce) so concurrent copies lose; 6. ask the verifier, at most
 //! `max_verifications_per_ip` at a time per client (429 beyond: a flood of forged payments cannot
-//! spend the operator's facilitator quota without bound). Any failure after the claim gives the
-//! claim back. Knows nothing of Pingora: the proxy hands it header bytes.
+//! spend the operator's facilitator quota without bound). On a network with an RPC (`[chains]`),
+//! step 6 is local instead: nonce unused and balance sufficient on chain, no facilitator call.
+//! Any failure after the claim gives the claim back. Knows nothing of Pingora: the proxy hands it header bytes.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use alloy_primitives::Address;
 use super::ctx::{PaidRequest, PaymentState};
 use crate::admin::Metrics;
 use crate::clock::Clock;
+use crate::evm::chain::{ChainError, ChainReader, ChainVerdict, Reservation};
+use crate::evm::exact::ExactError;
 use crate::evm::{ExactAuthorization, exact};
 use crate::facilitator::FacilitatorError;
 use crate::price::Network;
@@ -39,6 +42,8 @@ pub enum Verdict {
     Unavailable(FacilitatorError),
     /// This client already has `max_verifications_per_ip` verifications in flight (429).
     TooManyVerifications,
+    /// Local verification could not read the chain (503): the route stays closed.
+    ChainUnavailable(ChainError),
 }
 
 /// The long-lived parts the decision needs.
@@ -93,7 +98,105 @@ pub async fn decide(
     if let Err(e) = exact::check(&auth, &offer.expected, now) {
         return Verdict::Challenge(e.into());
     }
-    // 6 (its permit first, so a client over its limit claims nothing).
+    let accepted = Accepted {
+        key: PaymentKey {
+            chain_id: Network::parse(&offer.v2.network).map_or(0, |n| n.chain_id),
+            asset: offer.v2.asset.parse().unwrap_or(Address::ZERO),
+            payer: auth.from,
+            nonce: auth.nonce,
+        },
+        header: &header,
+        offer,
+        auth: &auth,
+        requirements,
+        now,
+    };
+    // 5-6. A 65-byte signature was checked above; with the chain at hand, nothing is left for the
+    // facilitator to verify. Smart-wallet signatures and chains without an RPC go to it.
+    match snapshot.chains.get(&accepted.key.chain_id) {
+        Some(chain) if auth.signature.len() == 65 => on_chain(payments, chain, accepted).await,
+        _ => with_facilitator(payments, snapshot, presented, accepted).await,
+    }
+}
+
+/// A payment that passed the local checks, on its way to the verifier.
+struct Accepted<'a> {
+    key: PaymentKey,
+    header: &'a PaymentHeader,
+    offer: &'a Offer,
+    auth: &'a ExactAuthorization,
+    requirements: serde_json::Value,
+    now: u64,
+}
+
+impl Accepted<'_> {
+    /// Step 5: claims the payment for single use; concurrent copies lose.
+    async fn claim(&self, payments: &Payments) -> Result<(), Verdict> {
+        match payments
+            .guard
+            .claim(&self.key, self.auth.valid_before, self.now)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Verdict::Challenge(Rejection::AlreadyUsed)),
+            Err(e) => Err(Verdict::Unavailable(FacilitatorError::Unreachable(
+                e.to_string(),
+            ))),
+        }
+    }
+
+    fn paid(self, hold: Option<Reservation>) -> Verdict {
+        Verdict::Paid(Box::new(PaidRequest {
+            key: self.key,
+            version: self.header.version(),
+            payer: self.auth.from.to_checksum(None),
+            amount: self.offer.v2.amount.clone(),
+            network: self.offer.v2.network.clone(),
+            asset: self.offer.v2.asset.clone(),
+            payload: self.header.raw().clone(),
+            requirements: self.requirements,
+            valid_before: self.auth.valid_before,
+            state: PaymentState::Verified,
+            hold: hold.map(Arc::new),
+        }))
+    }
+}
+
+/// Step 6, local: nonce unused and balance sufficient on chain (cached, in-flight payments
+/// reserved). No facilitator call.
+async fn on_chain(payments: &Payments, chain: &ChainReader, accepted: Accepted<'_>) -> Verdict {
+    if let Err(v) = accepted.claim(payments).await {
+        return v;
+    }
+    let (auth, asset) = (accepted.auth, accepted.key.asset);
+    match chain.check(asset, auth.from, auth.nonce, auth.value).await {
+        Ok(ChainVerdict::Payable(hold)) => {
+            payments.metrics.payment("verified_local");
+            accepted.paid(Some(hold))
+        }
+        // Spent on chain: it can never settle, so the claim may as well stay.
+        Ok(ChainVerdict::NonceUsed) => Verdict::Challenge(ExactError::NonceUsed.into()),
+        Ok(ChainVerdict::InsufficientBalance) => {
+            let _ = payments.guard.release(&accepted.key).await;
+            payments.metrics.payment("invalid");
+            Verdict::Challenge(ExactError::InsufficientBalance.into())
+        }
+        Err(e) => {
+            let _ = payments.guard.release(&accepted.key).await;
+            Verdict::ChainUnavailable(e)
+        }
+    }
+}
+
+/// Step 6, remote: the facilitator's `/verify`, at most `max_verifications_per_ip` at a time per
+/// client.
+async fn with_facilitator(
+    payments: &Payments,
+    snapshot: &Snapshot,
+    presented: &Presented<'_>,
+    accepted: Accepted<'_>,
+) -> Verdict {
+    // The permit first, so a client over its limit claims nothing.
     let client = presented
         .client_ip
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
@@ -104,26 +207,13 @@ pub async fn decide(
         payments.metrics.payment("verify_limited");
         return Verdict::TooManyVerifications;
     };
-    // 5.
-    let network = Network::parse(&offer.v2.network)
-        .map(|n| n.chain_id)
-        .unwrap_or(0);
-    let key = PaymentKey {
-        chain_id: network,
-        asset: offer.v2.asset.parse().unwrap_or(Address::ZERO),
-        payer: auth.from,
-        nonce: auth.nonce,
-    };
-    match payments.guard.claim(&key, auth.valid_before, now).await {
-        Ok(true) => {}
-        Ok(false) => return Verdict::Challenge(Rejection::AlreadyUsed),
-        Err(e) => return Verdict::Unavailable(FacilitatorError::Unreachable(e.to_string())),
+    if let Err(v) = accepted.claim(payments).await {
+        return v;
     }
-    // 6.
     let request = FacilitatorRequest {
-        x402_version: header.version().number(),
-        payment_payload: header.raw(),
-        payment_requirements: &requirements,
+        x402_version: accepted.header.version().number(),
+        payment_payload: accepted.header.raw(),
+        payment_requirements: &accepted.requirements,
     };
     let started = Instant::now();
     let verdict = snapshot.verifier.verify(&request).await;
@@ -132,23 +222,12 @@ pub async fn decide(
         Ok(v) if v.is_valid => {
             payments.metrics.facilitator("verify", "ok", seconds);
             payments.metrics.payment("verified");
-            Verdict::Paid(Box::new(PaidRequest {
-                key,
-                version: header.version(),
-                payer: auth.from.to_checksum(None),
-                amount: offer.v2.amount.clone(),
-                network: offer.v2.network.clone(),
-                asset: offer.v2.asset.clone(),
-                payload: header.raw().clone(),
-                requirements,
-                valid_before: auth.valid_before,
-                state: PaymentState::Verified,
-            }))
+            accepted.paid(None)
         }
         Ok(v) => {
             payments.metrics.facilitator("verify", "invalid", seconds);
             payments.metrics.payment("invalid");
-            let _ = payments.guard.release(&key).await;
+            let _ = payments.guard.release(&accepted.key).await;
             Verdict::Challenge(Rejection::Invalid {
                 reason: v.invalid_reason.unwrap_or_else(|| "invalid_payment".into()),
                 message: v.invalid_message,
@@ -156,7 +235,7 @@ pub async fn decide(
         }
         Err(e) => {
             payments.metrics.facilitator("verify", "error", seconds);
-            let _ = payments.guard.release(&key).await;
+            let _ = payments.guard.release(&accepted.key).await;
             Verdict::Unavailable(e)
         }
     }

@@ -121,6 +121,15 @@ impl Gateway {
                 reply.headers.push(("Retry-After", "1".into()));
                 Step::Reply(reply)
             }
+            Verdict::ChainUnavailable(e) => {
+                ctx.outcome = Outcome::Unavailable;
+                tracing::warn!(route = %route.name, "chain state unavailable: {e}");
+                Step::Reply(Reply::error(
+                    503,
+                    "chain_unavailable",
+                    "payments cannot be verified right now; nothing was charged, try again shortly",
+                ))
+            }
             Verdict::Unavailable(e) => {
                 ctx.outcome = Outcome::Unavailable;
                 tracing::warn!(route = %route.name, "payment verifier unavailable: {e}");

@@ -53,6 +53,7 @@ impl Rejection {
             Self::Exact(ExactError::InvalidSignature) if v1 => {
                 "invalid_exact_evm_payload_signature".into()
             }
+            Self::Exact(ExactError::InsufficientBalance) if v1 => "insufficient_funds".into(),
             Self::Exact(e) => e.reason().into(),
             Self::AlreadyUsed => "duplicate_settlement".into(),
             Self::Invalid { reason, .. } => reason.clone(),

@@ -13,6 +13,7 @@ mod facilitator_faults;
 mod forged_flood;
 mod hot_reload;
 mod http_surface;
+mod local_verify;
 mod official_clients;
 mod origins;
 mod path_safety;

@@ -8,6 +8,8 @@ import {
   hashDomain, http, pad, toHex, keccak256,
 } from 'viem';
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { getEvmChainIdV1 } from '@x402/evm/v1';
 
 const require = createRequire(import.meta.url);
@@ -155,6 +157,23 @@ export async function deployUsdc(rpc, payerAddresses, { amount = 1_000_000_000n 
   for (const a of payerAddresses)
     if ((await read('balanceOf', [a])) !== amount) throw new Error(`mint to ${a} failed`);
   return { implementation: impl, signatureChecker: lib, owner: o, admin: admin.address };
+}
+
+/** Multicall3 at its canonical address, as on every public chain: the official facilitator's
+ *  verify diagnosis (why a simulation failed: balance, nonce, name, version) calls it. */
+export const MULTICALL3_ADDRESS = '0xcA11bde05977b3631167028862bE2a173976CA11';
+export async function deployMulticall3(rpc) {
+  // viem ships Multicall3's creation code but does not export it: read it from its constants file.
+  const viemDir = path.dirname(require.resolve('viem/package.json'));
+  const source = readFileSync(path.join(viemDir, '_esm/constants/contracts.js'), 'utf8');
+  const multicall3Bytecode = /multicall3Bytecode = '(0x[0-9a-f]+)'/.exec(source)?.[1];
+  if (!multicall3Bytecode) throw new Error('Multicall3 bytecode not found in viem');
+  const pub = publicClientFor(rpc);
+  const wallet = walletClientFor(rpc, anvilAccount(0));
+  const hash = await wallet.sendTransaction({ data: multicall3Bytecode });
+  const { contractAddress } = await pub.waitForTransactionReceipt({ hash });
+  const code = await pub.getCode({ address: contractAddress });
+  await rpcCall(rpc, 'anvil_setCode', [MULTICALL3_ADDRESS, code]);
 }
 
 export const usdcBalance = (rpc, address) =>

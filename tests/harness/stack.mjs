@@ -35,7 +35,7 @@ import { x402Facilitator } from '@x402/core/facilitator';
 import { registerExactEvmScheme } from '@x402/evm/exact/facilitator';
 import { toFacilitatorEvmSigner } from '@x402/evm';
 import {
-  CHAIN_ID, USDC_ADDRESS, anvilAccount, deployUsdc, fakeTxHash, log, sleep, startAnvil, toJson, walletClientFor,
+  CHAIN_ID, USDC_ADDRESS, anvilAccount, deployMulticall3, deployUsdc, fakeTxHash, log, sleep, startAnvil, toJson, walletClientFor,
 } from './lib.mjs';
 
 const { values: args } = parseArgs({ options: {
@@ -287,6 +287,7 @@ try {
     return { address: privateKeyToAccount(privateKey).address, privateKey };
   });
   await deployUsdc(anvil.rpc, payers.map((p) => p.address));
+  await deployMulticall3(anvil.rpc);
   const fac = startFacilitator(anvil.rpc);
   const origin = startOrigin();
   const [fport, oport] = [await listen(fac.server), await listen(origin.server)];

@@ -80,6 +80,7 @@ async fn setup(valid_before: u64) -> (Payments, PaidRequest) {
         requirements: serde_json::json!({}),
         valid_before,
         state: PaymentState::Verified,
+        hold: None,
     };
     (payments, paid)
 }

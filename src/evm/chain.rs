@@ -1,0 +1,267 @@
+//! Chain state for local verification: a token's `balanceOf(payer)` and EIP-3009
+//! `authorizationState(payer, nonce)`, read with `eth_call` through alloy's JSON-RPC client and
+//! kept in a short-lived cache (`[chains."eip155:N"] chain_cache_ms`).
+//!
+//! Payments verified here but not settled yet are *reserved* against the payer's balance, so
+//! concurrent payments can never together spend more than the payer holds. A reservation ends
+//! when its request ends; it then also drops the cached balance, which a settlement has changed.
+//! A used nonce is cached for as long as the cache lives (it can never become unused again).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_rpc_client::RpcClient;
+use dashmap::DashMap;
+use moka::sync::Cache;
+
+/// Why chain state could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("chain RPC failed: {0}")]
+pub struct ChainError(pub String);
+
+/// Settings of one chain's reader (compared on reload, so unchanged readers keep their cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSettings {
+    pub chain_id: u64,
+    pub rpc_url: String,
+    pub cache_ttl: Duration,
+    pub rpc_timeout: Duration,
+}
+
+/// (token, payer): whose balance.
+type Holder = (Address, Address);
+
+/// Reads and caches one chain's token state.
+pub struct ChainReader {
+    settings: ChainSettings,
+    client: RpcClient,
+    balances: Cache<Holder, U256>,
+    used_nonces: Cache<(Address, Address, B256), ()>,
+    reserved: Arc<DashMap<Holder, U256>>,
+}
+
+impl std::fmt::Debug for ChainReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChainReader(eip155:{})", self.settings.chain_id)
+    }
+}
+
+/// A payment's value held against its payer's balance until the request ends.
+#[derive(Debug)]
+pub struct Reservation {
+    holder: Holder,
+    value: U256,
+    reserved: Arc<DashMap<Holder, U256>>,
+    balances: Cache<Holder, U256>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.reserved.remove_if_mut(&self.holder, |_, held| {
+            *held = held.saturating_sub(self.value);
+            held.is_zero()
+        });
+        // A settlement moved the balance: the next payment reads it again.
+        self.balances.invalidate(&self.holder);
+    }
+}
+
+/// What the chain says about an authorization.
+#[derive(Debug)]
+pub enum ChainVerdict {
+    /// Unused nonce and enough balance: the value is reserved.
+    Payable(Reservation),
+    NonceUsed,
+    /// Balance (less what is reserved for payments in flight) below the value.
+    InsufficientBalance,
+}
+
+impl ChainReader {
+    pub fn new(settings: ChainSettings) -> Result<Self, String> {
+        let url = settings
+            .rpc_url
+            .parse()
+            .map_err(|_| format!("`{}` is not a URL", settings.rpc_url))?;
+        let client = RpcClient::new_http(url);
+        Ok(Self {
+            balances: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.cache_ttl)
+                .build(),
+            used_nonces: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.cache_ttl.max(Duration::from_secs(600)))
+                .build(),
+            reserved: Arc::new(DashMap::new()),
+            client,
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &ChainSettings {
+        &self.settings
+    }
+
+    /// Checks the nonce and the balance of `payer` for `value` of `token`, in that order (the
+    /// official facilitator's), and reserves the value when both hold.
+    pub async fn check(
+        &self,
+        token: Address,
+        payer: Address,
+        nonce: B256,
+        value: U256,
+    ) -> Result<ChainVerdict, ChainError> {
+        let nonce_key = (token, payer, nonce);
+        if self.used_nonces.contains_key(&nonce_key) {
+            return Ok(ChainVerdict::NonceUsed);
+        }
+        let mut data = selector("authorizationState(address,bytes32)").to_vec();
+        data.extend_from_slice(&word(payer.as_slice()));
+        data.extend_from_slice(nonce.as_slice());
+        if !self.call(token, data).await?.is_zero() {
+            self.used_nonces.insert(nonce_key, ());
+            return Ok(ChainVerdict::NonceUsed);
+        }
+        let holder = (token, payer);
+        let balance = match self.balances.get(&holder) {
+            Some(b) => b,
+            None => {
+                let mut data = selector("balanceOf(address)").to_vec();
+                data.extend_from_slice(&word(payer.as_slice()));
+                let b = self.call(token, data).await?;
+                self.balances.insert(holder, b);
+                b
+            }
+        };
+        Ok(match self.reserve(holder, balance, value) {
+            Some(r) => ChainVerdict::Payable(r),
+            None => ChainVerdict::InsufficientBalance,
+        })
+    }
+
+    /// Reserves `value` against `balance` less what payments in flight already hold, atomically
+    /// per holder (two concurrent payments cannot both fit in one balance); `None` if it does not fit.
+    fn reserve(&self, holder: Holder, balance: U256, value: U256) -> Option<Reservation> {
+        let mut held = self.reserved.entry(holder).or_insert(U256::ZERO);
+        if balance < held.saturating_add(value) {
+            let empty = held.is_zero();
+            drop(held);
+            if empty {
+                self.reserved.remove_if(&holder, |_, h| h.is_zero());
+            }
+            return None;
+        }
+        *held += value;
+        drop(held);
+        Some(Reservation {
+            holder,
+            value,
+            reserved: self.reserved.clone(),
+            balances: self.balances.clone(),
+        })
+    }
+
+    /// `eth_call` to `to` at the latest block; the 32-byte result as a number.
+    async fn call(&self, to: Address, data: Vec<u8>) -> Result<U256, ChainError> {
+        let params = (
+            serde_json::json!({
+                "to": to.to_checksum(None),
+                "data": format!("0x{}", alloy_primitives::hex::encode(data)),
+            }),
+            "latest",
+        );
+        let request = self
+            .client
+            .request::<_, alloy_primitives::Bytes>("eth_call", params);
+        let out = tokio::time::timeout(self.settings.rpc_timeout, request)
+            .await
+            .map_err(|_| ChainError("timed out".into()))?
+            .map_err(|e| ChainError(e.to_string()))?;
+        if out.len() < 32 {
+            return Err(ChainError(format!(
+                "eth_call returned {} bytes, not a word",
+                out.len()
+            )));
+        }
+        Ok(U256::from_be_slice(&out[..32]))
+    }
+}
+
+fn selector(signature: &str) -> [u8; 4] {
+    let h = keccak256(signature.as_bytes());
+    [h[0], h[1], h[2], h[3]]
+}
+
+fn word(bytes: &[u8]) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[32 - bytes.len()..].copy_from_slice(bytes);
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader whose cache already knows the balance (no RPC is reachable).
+    fn reader_with_balance(balance: u64) -> (ChainReader, Holder) {
+        let r = ChainReader::new(ChainSettings {
+            chain_id: 84532,
+            rpc_url: "http://127.0.0.1:1".into(),
+            cache_ttl: Duration::from_secs(60),
+            rpc_timeout: Duration::from_millis(200),
+        })
+        .unwrap();
+        let holder = (Address::repeat_byte(1), Address::repeat_byte(2));
+        r.balances.insert(holder, U256::from(balance));
+        (r, holder)
+    }
+
+    #[test]
+    fn selectors_are_the_tokens() {
+        assert_eq!(selector("balanceOf(address)"), [0x70, 0xa0, 0x82, 0x31]);
+        assert_eq!(
+            selector("authorizationState(address,bytes32)"),
+            [0xe9, 0x4a, 0x01, 0x02]
+        );
+    }
+
+    #[test]
+    fn concurrent_payments_cannot_spend_more_than_the_balance() {
+        let (r, holder) = reader_with_balance(2500);
+        let balance = U256::from(2500);
+        let a = r
+            .reserve(holder, balance, U256::from(1000))
+            .expect("first fits");
+        let b = r
+            .reserve(holder, balance, U256::from(1000))
+            .expect("second fits");
+        assert!(
+            r.reserve(holder, balance, U256::from(1000)).is_none(),
+            "a third would overspend 2500"
+        );
+        drop(a);
+        assert!(
+            r.balances.get(&holder).is_none(),
+            "a finished payment drops the cached balance"
+        );
+        assert!(
+            r.reserve(holder, balance, U256::from(1000)).is_some(),
+            "room again"
+        );
+        drop(b);
+        assert!(
+            r.reserved.is_empty(),
+            "nothing held once every payment ended"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_rpc_is_an_error_not_a_verdict() {
+        let (r, (token, payer)) = reader_with_balance(0);
+        let e = r
+            .check(token, payer, B256::repeat_byte(3), U256::from(1))
+            .await;
+        assert!(e.is_err(), "{e:?}");
+    }
+}
