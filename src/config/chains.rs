@@ -59,6 +59,7 @@ pub(super) fn compile(
             rpc_url,
             cache_ttl: Duration::from_millis(c.chain_cache_ms),
             rpc_timeout: Duration::from_millis(c.rpc_timeout_ms.max(1)),
+            reconcile_wait: Duration::from_millis(c.reconcile_wait_ms),
         };
         let kept = ctx
             .previous

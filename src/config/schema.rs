@@ -255,6 +255,10 @@ pub struct ChainToml {
     /// Timeout of one RPC call, in milliseconds. Default 3000.
     #[serde(default = "default_rpc_timeout")]
     pub rpc_timeout_ms: u64,
+    /// A settlement whose outcome the facilitator did not give (5xx, timeout, pending) is
+    /// decided by the chain: `authorizationState` is re-checked for this long. Default 30000.
+    #[serde(default = "default_reconcile_wait")]
+    pub reconcile_wait_ms: u64,
 }
 
 /// A value written in the file, or read from an environment variable.
@@ -444,6 +448,9 @@ fn default_chain_cache() -> u64 {
 }
 fn default_rpc_timeout() -> u64 {
     3_000
+}
+fn default_reconcile_wait() -> u64 {
+    30_000
 }
 fn default_max_verifications_per_ip() -> usize {
     8

@@ -27,6 +27,9 @@ pub struct ChainSettings {
     pub rpc_url: String,
     pub cache_ttl: Duration,
     pub rpc_timeout: Duration,
+    /// How long a settlement of unknown outcome is re-checked on chain before it counts as
+    /// not spent.
+    pub reconcile_wait: Duration,
 }
 
 /// (token, payer): whose balance.
@@ -162,6 +165,24 @@ impl ChainReader {
         })
     }
 
+    /// Whether the authorization was spent on chain, read now (no cache): the chain's answer to
+    /// a settlement whose outcome the facilitator did not give.
+    pub async fn is_spent(
+        &self,
+        token: Address,
+        payer: Address,
+        nonce: B256,
+    ) -> Result<bool, ChainError> {
+        let mut data = selector("authorizationState(address,bytes32)").to_vec();
+        data.extend_from_slice(&word(payer.as_slice()));
+        data.extend_from_slice(nonce.as_slice());
+        let spent = !self.call(token, data).await?.is_zero();
+        if spent {
+            self.used_nonces.insert((token, payer, nonce), ());
+        }
+        Ok(spent)
+    }
+
     /// `eth_call` to `to` at the latest block; the 32-byte result as a number.
     async fn call(&self, to: Address, data: Vec<u8>) -> Result<U256, ChainError> {
         let params = (
@@ -210,6 +231,7 @@ mod tests {
             rpc_url: "http://127.0.0.1:1".into(),
             cache_ttl: Duration::from_secs(60),
             rpc_timeout: Duration::from_millis(200),
+            reconcile_wait: Duration::from_secs(1),
         })
         .unwrap();
         let holder = (Address::repeat_byte(1), Address::repeat_byte(2));

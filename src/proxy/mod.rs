@@ -153,8 +153,14 @@ impl ProxyHttp for Gateway {
             return Ok(());
         }
         let version = paid.version;
-        let outcome =
-            settle::after_origin(&self.payments, snapshot.settler.as_ref(), paid, status).await;
+        let outcome = settle::after_origin(
+            &self.payments,
+            snapshot.settler.as_ref(),
+            snapshot.chains.get(&paid.key.chain_id).map(|c| c.as_ref()),
+            paid,
+            status,
+        )
+        .await;
         match outcome.apply(version, &mut ctx.outcome) {
             Ok(headers) => {
                 for (name, value) in headers {

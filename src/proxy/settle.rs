@@ -8,12 +8,16 @@
 //! so, never a 402 that would invite a second payment, and the claim is kept until `validBefore`,
 //! so the same authorization can never reach the origin twice. A settlement is never awaited
 //! past the authorization's `validBefore` (spec §10.9): after it, the transfer can no longer land.
-//! The facilitator's own error text goes to the log, never to the client.
+//! When the payment's network has an RPC (`[chains]`), the chain decides such an outcome instead:
+//! `authorizationState` spent means the client gets the content it paid for; not spent within
+//! `reconcile_wait` means 402. The facilitator's own error text goes to the log, never to the
+//! client.
 
 use std::time::{Duration, Instant};
 
 use super::ctx::{Outcome, PaidRequest, PaymentState};
 use super::paywall::Payments;
+use crate::evm::chain::ChainReader;
 use crate::facilitator::{FacilitatorError, Settler};
 use crate::x402::Version;
 use crate::x402::settlement::{FacilitatorRequest, SettleResponse};
@@ -74,10 +78,12 @@ impl SettleOutcome {
     }
 }
 
-/// Settles `paid` if the origin answered `status` successfully.
+/// Settles `paid` if the origin answered `status` successfully. With `chain` (the payment's
+/// network has an RPC), an outcome the facilitator did not give is decided by the chain.
 pub async fn after_origin(
     payments: &Payments,
     settler: &dyn Settler,
+    chain: Option<&ChainReader>,
     paid: &mut PaidRequest,
     status: u16,
 ) -> SettleOutcome {
@@ -96,7 +102,12 @@ pub async fn after_origin(
             .max(1),
     );
     let mut result = timed_settle(payments, settler, &request, deadline).await;
-    if matches!(&result, Ok(r) if r.is_pending()) {
+    // A transaction the facilitator said it broadcast, for the chain check.
+    let mut pending_tx = None;
+    if let Ok(r) = &result
+        && r.is_pending()
+    {
+        pending_tx = Some(r.transaction.clone()).filter(|t| !t.is_empty());
         // The facilitator reconciles an identical repeat without broadcasting again.
         result = timed_settle(payments, settler, &request, deadline).await;
     }
@@ -107,7 +118,21 @@ pub async fn after_origin(
             r.error_message = None;
             SettleOutcome::Settled(r)
         }
-        Ok(r) if r.is_pending() => unknown(payments, paid, "still settlement_pending"),
+        Ok(r) if r.is_pending() => {
+            undecided(
+                payments,
+                chain,
+                paid,
+                pending_tx,
+                "still settlement_pending",
+            )
+            .await
+        }
+        // A refusal after "pending" contradicts a broadcast: the chain decides.
+        Ok(r) if pending_tx.is_some() && chain.is_some() => {
+            let why = format!("refused after pending: {:?}", r.error_reason);
+            undecided(payments, chain, paid, pending_tx, &why).await
+        }
         Ok(mut r) => {
             // A definite refusal: the authorization was not spent, the client may present it again.
             if let Some(message) = r.error_message.take() {
@@ -128,8 +153,80 @@ pub async fn after_origin(
             release(payments, paid, "settle_unavailable").await;
             SettleOutcome::Unavailable
         }
-        Err(e) => unknown(payments, paid, &e.to_string()),
+        Err(e) => undecided(payments, chain, paid, pending_tx, &e.to_string()).await,
     }
+}
+
+/// An outcome the facilitator did not give: the chain decides when it can be read, else it stays
+/// unknown (503, claim kept).
+async fn undecided(
+    payments: &Payments,
+    chain: Option<&ChainReader>,
+    paid: &mut PaidRequest,
+    transaction: Option<String>,
+    why: &str,
+) -> SettleOutcome {
+    match chain {
+        Some(chain) => reconcile(payments, chain, paid, transaction, why).await,
+        None => unknown(payments, paid, why),
+    }
+}
+
+/// How often the chain is asked while reconciling.
+const RECONCILE_EVERY: Duration = Duration::from_millis(250);
+
+/// The chain decides an outcome the facilitator did not give: `authorizationState` is re-read
+/// until it shows the authorization spent (the client gets what it paid for) or `reconcile_wait`
+/// (at most until `validBefore`) passes (not spent: 402; the claim is kept, so this
+/// authorization never buys a delivery later).
+async fn reconcile(
+    payments: &Payments,
+    chain: &ChainReader,
+    paid: &mut PaidRequest,
+    transaction: Option<String>,
+    why: &str,
+) -> SettleOutcome {
+    tracing::warn!(payer = %paid.payer, "settlement outcome unknown ({why}): asking the chain");
+    let left = paid.valid_before.saturating_sub(payments.clock.now_secs());
+    let wait = chain
+        .settings()
+        .reconcile_wait
+        .min(Duration::from_secs(left));
+    let started = Instant::now();
+    loop {
+        match chain
+            .is_spent(paid.key.asset, paid.key.payer, paid.key.nonce)
+            .await
+        {
+            Ok(true) => {
+                paid.state = PaymentState::Settled;
+                payments.metrics.payment("settled_by_chain");
+                return SettleOutcome::Settled(SettleResponse {
+                    success: true,
+                    error_reason: None,
+                    error_message: None,
+                    payer: Some(paid.payer.clone()),
+                    transaction: transaction.unwrap_or_default(),
+                    network: paid.network.clone(),
+                    amount: None,
+                });
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!("reconciling a settlement: {e}"),
+        }
+        if started.elapsed() >= wait {
+            break;
+        }
+        tokio::time::sleep(RECONCILE_EVERY.min(wait.saturating_sub(started.elapsed()))).await;
+    }
+    paid.state = PaymentState::Unknown;
+    payments.metrics.payment("not_spent");
+    SettleOutcome::Failed(SettleResponse::failure(
+        "settlement_not_confirmed",
+        None,
+        &paid.network,
+        &paid.payer,
+    ))
 }
 
 /// Gives the claim back: nothing was charged.

@@ -160,7 +160,19 @@ impl Gateway {
         let mut headers = vec![("Content-Type", local.content_type)];
         if let Some(paid) = ctx.payment.as_mut() {
             let version = paid.version;
-            let outcome = settle::after_origin(&self.payments, settler, paid, local.status).await;
+            let chain = ctx
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.chains.get(&paid.key.chain_id))
+                .cloned();
+            let outcome = settle::after_origin(
+                &self.payments,
+                settler,
+                chain.as_deref(),
+                paid,
+                local.status,
+            )
+            .await;
             match outcome.apply(version, &mut ctx.outcome) {
                 Ok(settled) => {
                     headers.extend(settled);

@@ -17,6 +17,7 @@ mod local_verify;
 mod official_clients;
 mod origins;
 mod path_safety;
+mod reconcile;
 mod settle_unknown;
 mod tls;
 mod upgrades;

@@ -16,6 +16,8 @@
 //     pending          500 settlement_pending with a fake tx; the identical retry settles for real
 //     settle-then-502  settles for real on chain, then answers 502 with the text body "bad gateway"
 //     settle-then-hang settles for real on chain, then waits hangMs (default 60000) and answers 200 with it
+//     settle-then-pending-then-fail  settles for real, answers 500 settlement_pending; the identical retry
+//                      is told 200 {success:false, errorReason:"invalid_exact_evm_transaction_failed"} (a lie)
 //   POST /__require-cdp  {keyId, publicKey: PEM}: from now on /supported, /verify and /settle need a
 //                        CDP-style `Authorization: Bearer <JWT>` (EdDSA or ES256, checked like CDP: kid and
 //                        sub = keyId, iss "cdp", nbf/exp around now, at most 120 s, uris = ["METHOD host/path"],
@@ -107,7 +109,8 @@ function startFacilitator(rpc) {
     return null;
   }
   const fail = { count: 0, mode: 'error', hangMs: 60000 };
-  const MODES = ['error', 'http500', 'pending', 'settle-then-502', 'settle-then-hang'];
+  const MODES = ['error', 'http500', 'pending', 'settle-then-502', 'settle-then-hang', 'settle-then-pending-then-fail'];
+  const lieOnRetry = new Set(); // settled for real and answered pending; the identical retry answers a failure
   const pendingSeen = new Set(); // settle bodies answered "settlement_pending" once; next identical call settles
   const delay = { ms: 0, only: undefined }; // only: undefined = every request, 'verify' or 'settle'
 
@@ -132,6 +135,13 @@ function startFacilitator(rpc) {
       log(`settle-then-hang: holding the answer for ${hangMs} ms`);
       await sleep(hangMs);
       return send(res, 200, result);
+    }
+    if (mode === 'settle-then-pending-then-fail') {
+      const result = await realSettle(paymentPayload, paymentRequirements);
+      lieOnRetry.add(toJson({ paymentPayload, paymentRequirements }));
+      log('settle-then-pending-then-fail: settled, answering pending');
+      return send(res, 500, { success: false, errorReason: 'settlement_pending',
+        transaction: result.transaction, network, ...(payer ? { payer } : {}) });
     }
     if (mode === 'http500') return send(res, 500, { error: 'injected' });
     if (mode === 'pending') {
@@ -196,6 +206,11 @@ function startFacilitator(rpc) {
           return send(res, 400, { error: 'Missing paymentPayload or paymentRequirements' });
         if (!isSettle) return send(res, 200, await facilitator.verify(paymentPayload, paymentRequirements));
         const key = toJson({ paymentPayload, paymentRequirements });
+        if (lieOnRetry.has(key)) { // the retry after a real settlement: claim it failed
+          lieOnRetry.delete(key);
+          return send(res, 200, { success: false, errorReason: 'invalid_exact_evm_transaction_failed', transaction: '',
+            network: paymentRequirements.network, payer: paymentPayload?.payload?.authorization?.from });
+        }
         if (pendingSeen.has(key)) pendingSeen.delete(key); // the retry of a "pending" settle: settle for real
         else if (fail.count > 0) { fail.count--; return injectedSettle(res, paymentPayload, paymentRequirements); }
         return send(res, 200, await realSettle(paymentPayload, paymentRequirements));

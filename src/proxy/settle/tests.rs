@@ -97,7 +97,7 @@ async fn claimable(payments: &Payments, paid: &PaidRequest) -> bool {
 async fn origin_errors_release_the_claim_and_charge_nothing() {
     let (payments, mut paid) = setup(NOW + 300).await;
     let settler = Scripted::answers(vec![]);
-    let outcome = after_origin(&payments, &settler, &mut paid, 503).await;
+    let outcome = after_origin(&payments, &settler, None, &mut paid, 503).await;
     assert!(matches!(outcome, SettleOutcome::NotCharged));
     assert_eq!(settler.1.load(Ordering::SeqCst), 0, "never asked to settle");
     assert!(claimable(&payments, &paid).await, "released");
@@ -110,7 +110,7 @@ async fn settlement_pending_is_retried_once() {
         Some(answer(false, Some("settlement_pending"))),
         Some(answer(true, None)),
     ]);
-    let outcome = after_origin(&payments, &settler, &mut paid, 200).await;
+    let outcome = after_origin(&payments, &settler, None, &mut paid, 200).await;
     assert!(matches!(outcome, SettleOutcome::Settled(r) if r.transaction == "0xabc"));
     assert_eq!(paid.state, PaymentState::Settled);
     assert!(
@@ -125,7 +125,7 @@ async fn a_refused_settlement_releases_the_claim() {
     let mut refusal = answer(false, Some("insufficient_funds"));
     refusal.error_message = Some("balance 0 at https://user:secret@facilitator.internal".into());
     let settler = Scripted::answers(vec![Some(refusal)]);
-    let outcome = after_origin(&payments, &settler, &mut paid, 200).await;
+    let outcome = after_origin(&payments, &settler, None, &mut paid, 200).await;
     let SettleOutcome::Failed(r) = outcome else {
         panic!("expected a failure")
     };
@@ -147,7 +147,7 @@ async fn settlement_is_not_awaited_past_valid_before_and_keeps_the_claim() {
     let (payments, mut paid) = setup(NOW + 3).await;
     let settler = Scripted::answers(vec![None]);
     let started = tokio::time::Instant::now();
-    let outcome = after_origin(&payments, &settler, &mut paid, 200).await;
+    let outcome = after_origin(&payments, &settler, None, &mut paid, 200).await;
     assert!(
         started.elapsed() <= Duration::from_secs(3),
         "{:?}",
@@ -175,7 +175,7 @@ async fn lost_answers_and_endless_pending_are_unknown_and_keep_the_claim() {
     ] {
         let (payments, mut paid) = setup(NOW + 300).await;
         let settler = Scripted(script, AtomicUsize::new(0));
-        let outcome = after_origin(&payments, &settler, &mut paid, 200).await;
+        let outcome = after_origin(&payments, &settler, None, &mut paid, 200).await;
         assert!(matches!(outcome, SettleOutcome::Unknown), "{outcome:?}");
         assert!(!claimable(&payments, &paid).await, "the claim is kept");
         let mut label = Outcome::Paid;
@@ -194,7 +194,7 @@ async fn an_unreachable_facilitator_charged_nothing_and_releases_the_claim() {
         vec![Some(Err(FacilitatorError::Unreachable("refused".into())))],
         AtomicUsize::new(0),
     );
-    let outcome = after_origin(&payments, &settler, &mut paid, 101).await;
+    let outcome = after_origin(&payments, &settler, None, &mut paid, 101).await;
     assert!(matches!(outcome, SettleOutcome::Unavailable), "{outcome:?}");
     assert!(claimable(&payments, &paid).await);
 }
