@@ -98,6 +98,19 @@ pub struct Route {
     pub pricing: Pricing,
     /// Methods served free on a priced route (`free_methods`), upper case.
     pub free_methods: Vec<String>,
+    /// When a payment on this route is settled.
+    pub settle: SettlePolicy,
+}
+
+/// When a route's payments are settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlePolicy {
+    /// Settle, then forward (non-idempotent or expensive routes): the payer is charged even if
+    /// the origin then fails, and nothing reaches the origin unless the money moved.
+    Before,
+    /// Forward, then settle if the origin answered < 400, before the first byte goes out (the
+    /// default, as the official middlewares do).
+    After,
 }
 
 /// Whether a route costs anything.

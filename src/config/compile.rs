@@ -232,11 +232,13 @@ fn compile_route(
         ))
     };
     let free_methods = route_checks::free_methods(r, &pricing, f);
+    let settle = route_checks::settle_policy(r, f);
     Some(Route {
         name: route_name(r),
         origin: origin?,
         pricing,
         free_methods,
+        settle,
     })
 }
 

@@ -1,5 +1,6 @@
-//! Route-level rules beyond the patterns: `free_methods` (every method priced but these), and the
-//! warning for a priced route that leaves other methods on its path to a free route.
+//! Route-level rules beyond the patterns: `settle` (the policy), `free_methods` (every method
+//! priced but these), and the warning for a priced route that leaves other methods on its path to
+//! a free route.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -7,7 +8,22 @@ use std::sync::Arc;
 use super::error::Findings;
 use super::schema::RouteToml;
 use crate::routes::RouteTable;
-use crate::snapshot::{Pricing, Route};
+use crate::snapshot::{Pricing, Route, SettlePolicy};
+
+/// `settle`: when the route's payments are settled.
+pub(super) fn settle_policy(r: &RouteToml, f: &mut Findings<'_>) -> SettlePolicy {
+    match r.settle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("after", _)) => SettlePolicy::After,
+        Some(("before", _)) => SettlePolicy::Before,
+        Some((other, span)) => {
+            f.error(
+                span,
+                format!("unknown settle policy `{other}`: expected \"after\" (the default) or \"before\""),
+            );
+            SettlePolicy::After
+        }
+    }
+}
 
 /// `free_methods`: the methods a priced route serves free; only on a route for every method.
 pub(super) fn free_methods(r: &RouteToml, pricing: &Pricing, f: &mut Findings<'_>) -> Vec<String> {

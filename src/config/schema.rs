@@ -356,6 +356,10 @@ pub struct RouteToml {
     /// Literal path segments compare exactly; default `[server].case_sensitive`.
     #[serde(default)]
     pub case_sensitive: Option<bool>,
+    /// `"after"` (default: forward, settle if the origin answered < 400) or `"before"` (settle,
+    /// then forward).
+    #[serde(default)]
+    pub settle: Option<Spanned<String>>,
     /// Overrides `[payment].allow_mixed_networks` for this route.
     #[serde(default)]
     pub allow_mixed_networks: Option<bool>,

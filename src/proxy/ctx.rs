@@ -110,6 +110,8 @@ pub struct RequestCtx {
     pub normalized_path: Option<String>,
     /// The absolute-form target's authority: the origin gets it as `Host`.
     pub absolute_authority: Option<String>,
+    /// Headers of a settlement made before forwarding (`settle = "before"`), for the response.
+    pub settled_headers: Vec<(&'static str, String)>,
 }
 
 impl RequestCtx {
@@ -127,6 +129,7 @@ impl RequestCtx {
             forwarded: Default::default(),
             normalized_path: None,
             absolute_authority: None,
+            settled_headers: Vec::new(),
         }
     }
 

@@ -145,6 +145,13 @@ impl ProxyHttp for Gateway {
         if priced && status >= 200 {
             response.insert_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)?;
         }
+        if !ctx.settled_headers.is_empty() && (status >= 200 || status == 101) {
+            // Settled before forwarding (`settle = "before"`).
+            for (name, value) in std::mem::take(&mut ctx.settled_headers) {
+                response.insert_header(name, value)?;
+            }
+            return Ok(());
+        }
         let (Some(paid), Some(snapshot)) = (ctx.payment.as_mut(), ctx.snapshot.as_ref()) else {
             return Ok(());
         };

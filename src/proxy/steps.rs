@@ -15,7 +15,7 @@ use super::respond::{self, EXPOSE_HEADERS, Reply};
 use super::settle;
 use super::{Gateway, local};
 use crate::facilitator::Settler;
-use crate::snapshot::{Pricing, Route, Snapshot};
+use crate::snapshot::{Pricing, Route, SettlePolicy, Snapshot};
 use crate::x402::challenge::Challenge;
 use crate::x402::reason::Rejection;
 
@@ -72,7 +72,39 @@ impl Gateway {
             client_ip: facts.limit_ip,
         };
         let verdict = paywall::decide(&self.payments, snapshot, challenge, &presented).await;
-        self.answer(verdict, route, challenge, facts, who, ctx)
+        let step = self.answer(verdict, route, challenge, facts, who, ctx);
+        if matches!(step, Step::Forward) && route.settle == SettlePolicy::Before {
+            return self.settle_before(snapshot, challenge, ctx).await;
+        }
+        step
+    }
+
+    /// `settle = "before"`: the money moves first; only then is the request forwarded.
+    async fn settle_before(
+        &self,
+        snapshot: &Snapshot,
+        challenge: &Challenge,
+        ctx: &mut RequestCtx,
+    ) -> Step {
+        let Some(paid) = ctx.payment.as_mut() else {
+            return Step::Forward;
+        };
+        let version = paid.version;
+        let chain = snapshot.chains.get(&paid.key.chain_id).map(|c| c.as_ref());
+        let outcome =
+            settle::after_origin(&self.payments, snapshot.settler.as_ref(), chain, paid, 200).await;
+        match outcome.apply(version, &mut ctx.outcome) {
+            Ok(headers) => {
+                ctx.settled_headers = headers;
+                Step::Forward
+            }
+            Err(failure) => Step::Reply(Reply::settle_failure(
+                challenge,
+                &ctx.resource_url,
+                &failure,
+                version,
+            )),
+        }
     }
 
     /// Turns the paywall's verdict into the next step.
@@ -158,7 +190,11 @@ impl Gateway {
             .unwrap_or_else(|| session.req_header().uri.path().to_string());
         let local = local::serve(root, &facts.method, &path).await;
         let mut headers = vec![("Content-Type", local.content_type)];
-        if let Some(paid) = ctx.payment.as_mut() {
+        if !ctx.settled_headers.is_empty() {
+            // Settled before (`settle = "before"`): the delivery carries that settlement.
+            headers.append(&mut ctx.settled_headers);
+            headers.push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
+        } else if let Some(paid) = ctx.payment.as_mut() {
             let version = paid.version;
             let chain = ctx
                 .snapshot

@@ -18,6 +18,7 @@ mod official_clients;
 mod origins;
 mod path_safety;
 mod reconcile;
+mod settle_before;
 mod settle_unknown;
 mod tls;
 mod upgrades;
