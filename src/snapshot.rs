@@ -49,6 +49,8 @@ pub struct Snapshot {
     pub access_log_query: bool,
     /// Chains verified locally (`[chains."eip155:N"]` with an RPC), by chain id.
     pub chains: BTreeMap<u64, Arc<crate::evm::chain::ChainReader>>,
+    /// Chains the gateway settles on itself (`settle = "onchain"`), by chain id.
+    pub onchain: BTreeMap<u64, Arc<crate::evm::settle::OnchainSettler>>,
 }
 
 /// How request heads are checked, and which headers never reach the origin.
@@ -76,6 +78,14 @@ pub struct ConnectionLimits {
 }
 
 impl Snapshot {
+    /// Who settles payments on `chain_id`: the gateway itself, or the facilitator.
+    pub fn settler_for(&self, chain_id: u64) -> &dyn Settler {
+        match self.onchain.get(&chain_id) {
+            Some(s) => s.as_ref(),
+            None => self.settler.as_ref(),
+        }
+    }
+
     /// Whether `X-Forwarded-*` from this peer may be believed.
     pub fn is_trusted_proxy(&self, peer: Option<IpAddr>) -> bool {
         peer.is_some_and(|ip| self.trusted_proxies.iter().any(|net| net.contains(&ip)))

@@ -1,5 +1,6 @@
-//! `[chains."eip155:N"]` → the chain readers of local verification. A reader whose settings did
-//! not change is kept across a reload, with its cache and its reservations of payments in flight.
+//! `[chains."eip155:N"]` → the chain readers of local verification and the settlers of on-chain
+//! settlement. One whose settings did not change is kept across a reload, with its cache and
+//! reservations (a reader) or its account nonces (a settler).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,22 +13,31 @@ use super::error::Findings;
 use super::payment::network;
 use super::schema::{ChainToml, TextOrEnv};
 use crate::evm::chain::{ChainReader, ChainSettings};
+use crate::evm::settle::{OnchainSettings, OnchainSettler};
 
-/// The readers of the chains verified locally, by chain id.
+/// What `[chains]` compiles to: readers of the chains verified locally, settlers of the chains
+/// settled on chain, by chain id.
+#[derive(Default)]
+pub(super) struct Chains {
+    pub readers: BTreeMap<u64, Arc<ChainReader>>,
+    pub settlers: BTreeMap<u64, Arc<OnchainSettler>>,
+}
+
+/// Compiles every `[chains."eip155:N"]`.
 pub(super) fn compile(
     chains: &BTreeMap<String, Spanned<ChainToml>>,
     ctx: &CompileContext<'_>,
     f: &mut Findings<'_>,
-) -> BTreeMap<u64, Arc<ChainReader>> {
-    let mut out = BTreeMap::new();
+) -> Chains {
+    let mut out = Chains::default();
     for (name, chain) in chains {
         let c = chain.get_ref();
         let Some(net) = network(&Spanned::new(chain.span(), name.clone()), f) else {
             continue;
         };
-        match c.verify.as_ref().map(|v| v.get_ref().as_str()) {
-            None | Some("local") => {}
-            Some("facilitator") => continue,
+        let local = match c.verify.as_ref().map(|v| v.get_ref().as_str()) {
+            None | Some("local") => true,
+            Some("facilitator") => false,
             Some(other) => {
                 let span = c.verify.as_ref().map_or(chain.span(), Spanned::span);
                 f.error(
@@ -36,7 +46,7 @@ pub(super) fn compile(
                 );
                 continue;
             }
-        }
+        };
         let rpc_url = match c.rpc_url.get_ref() {
             TextOrEnv::Text(t) => Some(t.clone()),
             TextOrEnv::Env(e) => {
@@ -54,6 +64,12 @@ pub(super) fn compile(
             }
         };
         let Some(rpc_url) = rpc_url else { continue };
+        if let Some(settler) = onchain(name, net.chain_id, c, &rpc_url, ctx, f) {
+            out.settlers.insert(net.chain_id, settler);
+        }
+        if !local {
+            continue;
+        }
         let settings = ChainSettings {
             chain_id: net.chain_id,
             rpc_url,
@@ -80,7 +96,65 @@ pub(super) fn compile(
                 }
             },
         };
-        out.insert(net.chain_id, reader);
+        out.readers.insert(net.chain_id, reader);
     }
     out
+}
+
+/// `settle = "onchain"`: the settler, its gas key from the environment (never quoted in errors).
+fn onchain(
+    name: &str,
+    chain_id: u64,
+    c: &ChainToml,
+    rpc_url: &str,
+    ctx: &CompileContext<'_>,
+    f: &mut Findings<'_>,
+) -> Option<Arc<OnchainSettler>> {
+    let mode = c.settle.as_ref()?;
+    match mode.get_ref().as_str() {
+        "facilitator" => return None,
+        "onchain" => {}
+        other => {
+            f.error(
+                mode.span(),
+                format!("unknown settle mode `{other}`: expected \"facilitator\" or \"onchain\""),
+            );
+            return None;
+        }
+    }
+    let (var, span) = c
+        .gas_key
+        .as_ref()
+        .map_or(("GATEWAY_GAS_KEY", mode.span()), |k| {
+            (k.get_ref().env.as_str(), k.span())
+        });
+    let Some(gas_key) = (ctx.env)(var) else {
+        f.error(
+            span,
+            format!("environment variable `{var}` (the gas key of {name}) is not set"),
+        );
+        return None;
+    };
+    let settings = OnchainSettings {
+        chain_id,
+        rpc_url: rpc_url.to_string(),
+        gas_key,
+        max_gas_price_wei: u128::from(c.max_gas_price_gwei) * 1_000_000_000,
+        receipt_timeout: Duration::from_millis(c.receipt_timeout_ms.max(1)),
+    };
+    let kept = ctx
+        .previous
+        .and_then(|p| p.onchain.get(&chain_id))
+        .filter(|s| s.settings() == &settings)
+        .cloned();
+    match kept {
+        Some(s) => Some(s),
+        None => match OnchainSettler::new(settings) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                f.error(span, format!("`{var}`: {e}"));
+                None
+            }
+        },
+    }
 }

@@ -178,7 +178,8 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             },
             max_verifications_per_ip: toml.facilitator.max_verifications_per_ip.max(1),
             access_log_query: toml.access_log.query,
-            chains,
+            chains: chains.readers,
+            onchain: chains.settlers,
         },
         warnings,
     })

@@ -259,6 +259,20 @@ pub struct ChainToml {
     /// decided by the chain: `authorizationState` is re-checked for this long. Default 30000.
     #[serde(default = "default_reconcile_wait")]
     pub reconcile_wait_ms: u64,
+    /// `"facilitator"` (default) or `"onchain"`: the gateway submits `transferWithAuthorization`
+    /// itself, paying gas from `gas_key`.
+    #[serde(default)]
+    pub settle: Option<Spanned<String>>,
+    /// The gas account's private key (hex), from the environment. Default
+    /// `{ env = "GATEWAY_GAS_KEY" }`.
+    #[serde(default)]
+    pub gas_key: Option<Spanned<EnvValue>>,
+    /// No settlement is sent while the node's gas price is above this. Default 100 gwei.
+    #[serde(default = "default_max_gas_price")]
+    pub max_gas_price_gwei: u64,
+    /// How long a settlement transaction's receipt is awaited, in milliseconds. Default 30000.
+    #[serde(default = "default_receipt_timeout")]
+    pub receipt_timeout_ms: u64,
 }
 
 /// A value written in the file, or read from an environment variable.
@@ -452,6 +466,12 @@ fn default_chain_cache() -> u64 {
 }
 fn default_rpc_timeout() -> u64 {
     3_000
+}
+fn default_max_gas_price() -> u64 {
+    100
+}
+fn default_receipt_timeout() -> u64 {
+    30_000
 }
 fn default_reconcile_wait() -> u64 {
     30_000

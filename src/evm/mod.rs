@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod eip712;
 pub mod exact;
+pub mod settle;
 
 use alloy_primitives::{Address, B256, U256};
 use serde::Deserialize;

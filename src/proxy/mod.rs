@@ -83,7 +83,7 @@ impl ProxyHttp for Gateway {
             Step::Forward => match ctx.origin.as_ref().map(|o| &o.kind) {
                 Some(OriginKind::Static(root)) => {
                     let root = root.clone();
-                    self.serve_local(&root, snapshot.settler.as_ref(), session, ctx, &facts)
+                    self.serve_local(&root, &snapshot, session, ctx, &facts)
                         .await
                         .map(|()| true)
                 }
@@ -162,7 +162,7 @@ impl ProxyHttp for Gateway {
         let version = paid.version;
         let outcome = settle::after_origin(
             &self.payments,
-            snapshot.settler.as_ref(),
+            snapshot.settler_for(paid.key.chain_id),
             snapshot.chains.get(&paid.key.chain_id).map(|c| c.as_ref()),
             paid,
             status,

@@ -14,7 +14,6 @@ use super::request::{Malformed, RequestFacts};
 use super::respond::{self, EXPOSE_HEADERS, Reply};
 use super::settle;
 use super::{Gateway, local};
-use crate::facilitator::Settler;
 use crate::snapshot::{Pricing, Route, SettlePolicy, Snapshot};
 use crate::x402::challenge::Challenge;
 use crate::x402::reason::Rejection;
@@ -91,8 +90,14 @@ impl Gateway {
         };
         let version = paid.version;
         let chain = snapshot.chains.get(&paid.key.chain_id).map(|c| c.as_ref());
-        let outcome =
-            settle::after_origin(&self.payments, snapshot.settler.as_ref(), chain, paid, 200).await;
+        let outcome = settle::after_origin(
+            &self.payments,
+            snapshot.settler_for(paid.key.chain_id),
+            chain,
+            paid,
+            200,
+        )
+        .await;
         match outcome.apply(version, &mut ctx.outcome) {
             Ok(headers) => {
                 ctx.settled_headers = headers;
@@ -178,7 +183,7 @@ impl Gateway {
     pub(super) async fn serve_local(
         &self,
         root: &std::path::Path,
-        settler: &dyn Settler,
+        snapshot: &Snapshot,
         session: &mut Session,
         ctx: &mut RequestCtx,
         facts: &RequestFacts,
@@ -196,19 +201,10 @@ impl Gateway {
             headers.push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
         } else if let Some(paid) = ctx.payment.as_mut() {
             let version = paid.version;
-            let chain = ctx
-                .snapshot
-                .as_ref()
-                .and_then(|s| s.chains.get(&paid.key.chain_id))
-                .cloned();
-            let outcome = settle::after_origin(
-                &self.payments,
-                settler,
-                chain.as_deref(),
-                paid,
-                local.status,
-            )
-            .await;
+            let chain = snapshot.chains.get(&paid.key.chain_id).map(|c| c.as_ref());
+            let settler = snapshot.settler_for(paid.key.chain_id);
+            let outcome =
+                settle::after_origin(&self.payments, settler, chain, paid, local.status).await;
             match outcome.apply(version, &mut ctx.outcome) {
                 Ok(settled) => {
                     headers.extend(settled);

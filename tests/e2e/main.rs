@@ -15,6 +15,7 @@ mod hot_reload;
 mod http_surface;
 mod local_verify;
 mod official_clients;
+mod onchain;
 mod origins;
 mod path_safety;
 mod reconcile;

@@ -1,0 +1,257 @@
+//! On-chain self-settlement (`[chains."eip155:N"] settle = "onchain"`): the gateway submits
+//! `transferWithAuthorization` itself, from its own gas key, instead of asking a facilitator.
+//!
+//! The `(v, r, s)` overload carries a 65-byte signature, the `bytes` overload any other (smart
+//! wallets). One provider per chain holds the account's nonces (alloy's cached nonce manager),
+//! so concurrent settlements never collide. The gas price comes from the node and must stay under
+//! `max_gas_price_gwei`, else nothing is sent. A broadcast transaction is awaited for at most
+//! `receipt_timeout_ms`; a revert is a definite refusal, a timeout an unknown outcome (the chain
+//! then decides, `proxy/settle.rs`). The key is read from the environment and never logged.
+
+use std::time::Duration;
+
+use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_provider::{DynProvider, Provider, ProviderBuilder};
+use alloy_rpc_types_eth::TransactionRequest;
+use alloy_signer_local::PrivateKeySigner;
+use async_trait::async_trait;
+
+use super::ExactAuthorization;
+use crate::facilitator::{FacilitatorError, Settler};
+use crate::x402::settlement::{FacilitatorRequest, SettleResponse};
+
+/// Settings of one chain's settler (compared on reload).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OnchainSettings {
+    pub chain_id: u64,
+    pub rpc_url: String,
+    /// Hex private key of the gas account.
+    pub gas_key: String,
+    pub max_gas_price_wei: u128,
+    pub receipt_timeout: Duration,
+}
+
+impl std::fmt::Debug for OnchainSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnchainSettings")
+            .field("chain_id", &self.chain_id)
+            .field("gas_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Submits authorizations on one chain.
+pub struct OnchainSettler {
+    settings: OnchainSettings,
+    provider: DynProvider,
+    /// The gas account, for `/status` and logs.
+    pub account: Address,
+}
+
+impl OnchainSettler {
+    pub fn new(settings: OnchainSettings) -> Result<Self, String> {
+        let signer: PrivateKeySigner = settings
+            .gas_key
+            .trim()
+            .parse()
+            .map_err(|_| "the gas key is not a hex private key".to_string())?;
+        let account = signer.address();
+        let url = settings
+            .rpc_url
+            .parse()
+            .map_err(|_| "the RPC URL is not a URL".to_string())?;
+        let provider = ProviderBuilder::default()
+            .with_gas_estimation()
+            .with_cached_nonce_management()
+            .with_chain_id(settings.chain_id)
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url)
+            .erased();
+        Ok(Self {
+            settings,
+            provider,
+            account,
+        })
+    }
+
+    pub fn settings(&self) -> &OnchainSettings {
+        &self.settings
+    }
+}
+
+#[async_trait]
+impl Settler for OnchainSettler {
+    async fn settle(
+        &self,
+        request: &FacilitatorRequest<'_>,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        let payload = request.payment_payload;
+        let requirements = request.payment_requirements;
+        fn text<'v>(v: &'v serde_json::Value, k: &str) -> &'v str {
+            v.get(k).and_then(|x| x.as_str()).unwrap_or("")
+        }
+        let network = match payload.get("accepted") {
+            Some(accepted) => text(accepted, "network"),
+            None => text(payload, "network"),
+        }
+        .to_string();
+        let auth = ExactAuthorization::from_payload(&payload["payload"])
+            .map_err(|e| FacilitatorError::Unreachable(format!("not settled: {e}")))?;
+        let asset: Address = text(requirements, "asset")
+            .parse()
+            .map_err(|_| FacilitatorError::Unreachable("not settled: no asset".into()))?;
+        let refused = |reason: &str, tx: String| SettleResponse {
+            success: false,
+            error_reason: Some(reason.to_string()),
+            error_message: None,
+            payer: Some(auth.from.to_checksum(None)),
+            transaction: tx,
+            network: network.clone(),
+            amount: None,
+        };
+        let gas_price = self
+            .provider
+            .get_gas_price()
+            .await
+            .map_err(|e| FacilitatorError::Unreachable(format!("gas price: {e}")))?;
+        if gas_price > self.settings.max_gas_price_wei {
+            // Nothing sent: the payment is not charged and may be presented again.
+            return Err(FacilitatorError::Unreachable(format!(
+                "gas price {gas_price} wei is above the ceiling {}",
+                self.settings.max_gas_price_wei
+            )));
+        }
+        let tx = TransactionRequest::default()
+            .with_to(asset)
+            .with_input(calldata(&auth))
+            .with_gas_price(gas_price);
+        // Estimation runs the call first: a revert there (used nonce, expired, no balance) means
+        // nothing was broadcast.
+        let pending = match self.provider.send_transaction(tx).await {
+            Ok(p) => p,
+            Err(e) if e.as_error_resp().is_some() => {
+                tracing::info!(payer = %auth.from, "settlement refused by the node: {e}");
+                return Ok(refused(
+                    "invalid_exact_evm_transaction_failed",
+                    String::new(),
+                ));
+            }
+            Err(e) => return Err(FacilitatorError::Unreachable(format!("send: {e}"))),
+        };
+        let hash = *pending.tx_hash();
+        let receipt = pending
+            .with_timeout(Some(self.settings.receipt_timeout))
+            .get_receipt()
+            .await
+            .map_err(|e| FacilitatorError::NoAnswer(format!("receipt of {hash}: {e}")))?;
+        let tx = format!("{hash}");
+        if !receipt.status() {
+            return Ok(refused("invalid_exact_evm_transaction_failed", tx));
+        }
+        Ok(SettleResponse {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: Some(auth.from.to_checksum(None)),
+            transaction: tx,
+            network,
+            amount: None,
+        })
+    }
+}
+
+/// `transferWithAuthorization` calldata: the `(v, r, s)` overload for a 65-byte signature, the
+/// `bytes` one for any other.
+pub fn calldata(auth: &ExactAuthorization) -> Bytes {
+    let mut out = Vec::with_capacity(4 + 32 * 10);
+    let head = |out: &mut Vec<u8>| {
+        for word in [
+            word(auth.from.as_slice()),
+            word(auth.to.as_slice()),
+            auth.value.to_be_bytes::<32>(),
+            U256::from(auth.valid_after).to_be_bytes::<32>(),
+            U256::from(auth.valid_before).to_be_bytes::<32>(),
+            auth.nonce.0,
+        ] {
+            out.extend_from_slice(&word);
+        }
+    };
+    if let Ok(sig) = <&[u8; 65]>::try_from(auth.signature.as_slice()) {
+        out.extend_from_slice(&selector(
+            "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)",
+        ));
+        head(&mut out);
+        out.extend_from_slice(&word(&[sig[64]]));
+        out.extend_from_slice(&sig[..32]);
+        out.extend_from_slice(&sig[32..64]);
+    } else {
+        out.extend_from_slice(&selector(
+            "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)",
+        ));
+        head(&mut out);
+        // offset of the bytes argument: after the seven head words
+        out.extend_from_slice(&U256::from(7 * 32).to_be_bytes::<32>());
+        out.extend_from_slice(&U256::from(auth.signature.len()).to_be_bytes::<32>());
+        out.extend_from_slice(&auth.signature);
+        let pad = (32 - auth.signature.len() % 32) % 32;
+        out.extend(std::iter::repeat_n(0u8, pad));
+    }
+    Bytes::from(out)
+}
+
+fn selector(signature: &str) -> [u8; 4] {
+    let h: B256 = keccak256(signature.as_bytes());
+    [h[0], h[1], h[2], h[3]]
+}
+
+fn word(bytes: &[u8]) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[32 - bytes.len()..].copy_from_slice(bytes);
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(signature: Vec<u8>) -> ExactAuthorization {
+        ExactAuthorization {
+            from: Address::repeat_byte(1),
+            to: Address::repeat_byte(2),
+            value: U256::from(1000),
+            valid_after: 5,
+            valid_before: 6,
+            nonce: B256::repeat_byte(7),
+            signature,
+        }
+    }
+
+    #[test]
+    fn calldata_picks_the_overload_by_signature_length() {
+        let mut sig = vec![0x11; 32];
+        sig.extend_from_slice(&[0x22; 32]);
+        sig.push(28);
+        let eoa = calldata(&auth(sig));
+        assert_eq!(&eoa[..4], &[0xe3, 0xee, 0x16, 0x0e], "the (v,r,s) overload");
+        assert_eq!(eoa.len(), 4 + 9 * 32);
+        assert_eq!(eoa[4 + 6 * 32 + 31], 28, "v");
+        assert_eq!(&eoa[4 + 7 * 32..4 + 8 * 32], &[0x11; 32], "r");
+        let wallet = calldata(&auth(vec![0xab; 70]));
+        assert_eq!(
+            &wallet[..4],
+            &selector(
+                "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"
+            )
+        );
+        assert_eq!(
+            wallet.len(),
+            4 + 7 * 32 + 32 + 32 + 96,
+            "offset, length, 70 bytes padded to 96"
+        );
+        assert_eq!(
+            U256::from_be_slice(&wallet[4 + 7 * 32..4 + 8 * 32]),
+            U256::from(224)
+        );
+    }
+}
