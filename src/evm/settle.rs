@@ -244,14 +244,12 @@ mod tests {
                 "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"
             )
         );
-        assert_eq!(
-            wallet.len(),
-            4 + 7 * 32 + 32 + 32 + 96,
-            "offset, length, 70 bytes padded to 96"
-        );
-        assert_eq!(
-            U256::from_be_slice(&wallet[4 + 7 * 32..4 + 8 * 32]),
-            U256::from(224)
-        );
+        // six head words, the offset of the bytes (seven words in), their length, 70 bytes
+        // padded to 96
+        assert_eq!(wallet.len(), 4 + 6 * 32 + 32 + 32 + 96);
+        let word_at = |i: usize| U256::from_be_slice(&wallet[4 + i * 32..4 + (i + 1) * 32]);
+        assert_eq!(word_at(6), U256::from(7 * 32), "offset");
+        assert_eq!(word_at(7), U256::from(70), "length");
+        assert_eq!(&wallet[4 + 8 * 32..4 + 8 * 32 + 70], &[0xab; 70][..]);
     }
 }
