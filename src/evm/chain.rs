@@ -10,10 +10,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_primitives::{Address, B256, U256};
 use alloy_rpc_client::RpcClient;
 use dashmap::DashMap;
 use moka::sync::Cache;
+
+use super::{abi_word as word, selector};
 
 /// Why chain state could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -207,17 +209,6 @@ impl ChainReader {
         }
         Ok(U256::from_be_slice(&out[..32]))
     }
-}
-
-fn selector(signature: &str) -> [u8; 4] {
-    let h = keccak256(signature.as_bytes());
-    [h[0], h[1], h[2], h[3]]
-}
-
-fn word(bytes: &[u8]) -> [u8; 32] {
-    let mut w = [0u8; 32];
-    w[32 - bytes.len()..].copy_from_slice(bytes);
-    w
 }
 
 #[cfg(test)]

@@ -100,3 +100,16 @@ impl ExactAuthorization {
         })
     }
 }
+
+/// The 4-byte ABI selector of a function signature (`balanceOf(address)`).
+pub(crate) fn selector(signature: &str) -> [u8; 4] {
+    let h = alloy_primitives::keccak256(signature.as_bytes());
+    [h[0], h[1], h[2], h[3]]
+}
+
+/// `bytes` right-aligned in a 32-byte ABI word (addresses, small integers).
+pub(crate) fn abi_word(bytes: &[u8]) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[32 - bytes.len()..].copy_from_slice(bytes);
+    w
+}

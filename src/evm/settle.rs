@@ -11,13 +11,13 @@
 use std::time::Duration;
 
 use alloy_network::{EthereumWallet, TransactionBuilder};
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, Bytes, U256};
 use alloy_provider::{DynProvider, Provider, ProviderBuilder};
 use alloy_rpc_types_eth::TransactionRequest;
 use alloy_signer_local::PrivateKeySigner;
 use async_trait::async_trait;
 
-use super::ExactAuthorization;
+use super::{ExactAuthorization, abi_word as word, selector};
 use crate::facilitator::{FacilitatorError, Settler};
 use crate::x402::settlement::{FacilitatorRequest, SettleResponse};
 
@@ -200,17 +200,6 @@ pub fn calldata(auth: &ExactAuthorization) -> Bytes {
     Bytes::from(out)
 }
 
-fn selector(signature: &str) -> [u8; 4] {
-    let h: B256 = keccak256(signature.as_bytes());
-    [h[0], h[1], h[2], h[3]]
-}
-
-fn word(bytes: &[u8]) -> [u8; 32] {
-    let mut w = [0u8; 32];
-    w[32 - bytes.len()..].copy_from_slice(bytes);
-    w
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,7 +211,7 @@ mod tests {
             value: U256::from(1000),
             valid_after: 5,
             valid_before: 6,
-            nonce: B256::repeat_byte(7),
+            nonce: alloy_primitives::B256::repeat_byte(7),
             signature,
         }
     }
