@@ -49,19 +49,12 @@ pub(super) fn compile(
         };
         let rpc_url = match c.rpc_url.get_ref() {
             TextOrEnv::Text(t) => Some(t.clone()),
-            TextOrEnv::Env(e) => {
-                let v = (ctx.env)(&e.env);
-                if v.is_none() {
-                    f.error(
-                        c.rpc_url.span(),
-                        format!(
-                            "environment variable `{}` (the RPC URL of {name}) is not set",
-                            e.env
-                        ),
-                    );
-                }
-                v
-            }
+            TextOrEnv::Env(e) => ctx.secret(
+                &e.env,
+                &format!("the RPC URL of {name}"),
+                c.rpc_url.span(),
+                f,
+            ),
         };
         let Some(rpc_url) = rpc_url else { continue };
         if let Some(settler) = onchain(name, net.chain_id, c, &rpc_url, ctx, f) {
@@ -128,13 +121,7 @@ fn onchain(
         .map_or(("GATEWAY_GAS_KEY", mode.span()), |k| {
             (k.get_ref().env.as_str(), k.span())
         });
-    let Some(gas_key) = (ctx.env)(var) else {
-        f.error(
-            span,
-            format!("environment variable `{var}` (the gas key of {name}) is not set"),
-        );
-        return None;
-    };
+    let gas_key = ctx.secret(var, &format!("the gas key of {name}"), span.clone(), f)?;
     let settings = OnchainSettings {
         chain_id,
         rpc_url: rpc_url.to_string(),

@@ -34,6 +34,27 @@ pub struct CompileContext<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
+impl CompileContext<'_> {
+    /// The secret in environment variable `var`, or an error at `span` saying that `var` (the
+    /// `what` of the config) is not set. The value is never part of a message.
+    pub(super) fn secret(
+        &self,
+        var: &str,
+        what: &str,
+        span: std::ops::Range<usize>,
+        f: &mut Findings<'_>,
+    ) -> Option<String> {
+        let value = (self.env)(var);
+        if value.is_none() {
+            f.error(
+                span,
+                format!("environment variable `{var}` ({what}) is not set"),
+            );
+        }
+        value
+    }
+}
+
 /// A loaded config and the warnings found on the way.
 pub struct Compiled {
     pub snapshot: Snapshot,

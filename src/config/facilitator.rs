@@ -21,15 +21,10 @@ pub(super) fn compile(
     let url = http_url(&t.url, f)?;
     let mut headers = Vec::new();
     for (name, value) in &t.headers {
-        match (ctx.env)(&value.get_ref().env) {
-            Some(v) => headers.push((name.clone(), v)),
-            None => f.error(
-                value.span(),
-                format!(
-                    "environment variable `{}` (for facilitator header `{name}`) is not set",
-                    value.get_ref().env
-                ),
-            ),
+        let var = &value.get_ref().env;
+        let what = format!("for facilitator header `{name}`");
+        if let Some(v) = ctx.secret(var, &what, value.span(), f) {
+            headers.push((name.clone(), v));
         }
     }
     let cdp = cdp_credentials(t, ctx, f);
@@ -71,26 +66,20 @@ fn cdp_credentials(
             return None;
         }
     }
-    let read = |value: &Option<Spanned<super::schema::EnvValue>>, default: &str| {
-        let (name, span) = value.as_ref().map_or((default, auth.span()), |v| {
-            (v.get_ref().env.as_str(), v.span())
-        });
-        ((ctx.env)(name), name.to_string(), span)
+    let var = |value: &Option<Spanned<super::schema::EnvValue>>, default| {
+        value.as_ref().map_or((default, auth.span()), |v| {
+            (v.get_ref().env.clone(), v.span())
+        })
     };
-    let (id, id_name, id_span) = read(&t.cdp_key_id, "CDP_API_KEY_ID");
-    let (secret, secret_name, secret_span) = read(&t.cdp_key_secret, "CDP_API_KEY_SECRET");
-    if id.is_none() {
-        f.error(
-            id_span,
-            format!("environment variable `{id_name}` (the CDP API key id) is not set"),
-        );
-    }
-    if secret.is_none() {
-        f.error(
-            secret_span.clone(),
-            format!("environment variable `{secret_name}` (the CDP API key secret) is not set"),
-        );
-    }
+    let (id_name, id_span) = var(&t.cdp_key_id, "CDP_API_KEY_ID".to_string());
+    let (secret_name, secret_span) = var(&t.cdp_key_secret, "CDP_API_KEY_SECRET".to_string());
+    let id = ctx.secret(&id_name, "the CDP API key id", id_span, f);
+    let secret = ctx.secret(
+        &secret_name,
+        "the CDP API key secret",
+        secret_span.clone(),
+        f,
+    );
     let credentials = crate::facilitator::CdpCredentials {
         key_id: id?,
         secret: secret?,

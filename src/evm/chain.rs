@@ -121,11 +121,7 @@ impl ChainReader {
         if self.used_nonces.contains_key(&nonce_key) {
             return Ok(ChainVerdict::NonceUsed);
         }
-        let mut data = selector("authorizationState(address,bytes32)").to_vec();
-        data.extend_from_slice(&word(payer.as_slice()));
-        data.extend_from_slice(nonce.as_slice());
-        if !self.call(token, data).await?.is_zero() {
-            self.used_nonces.insert(nonce_key, ());
+        if self.is_spent(token, payer, nonce).await? {
             return Ok(ChainVerdict::NonceUsed);
         }
         let holder = (token, payer);
