@@ -4,7 +4,7 @@
 use alloy_primitives::U256;
 use base64::Engine;
 
-use crate::support::{Stack, chain, node, unique_prefix};
+use crate::support::{Stack, node, unique_prefix};
 use crate::{challenge, priced_gateway};
 
 /// Sends one request with a payment header; returns (status, `error` of the v2 challenge or body).
@@ -141,10 +141,7 @@ async fn bad_payments_get_a_reason_and_never_reach_the_origin() {
         (402, "duplicate_settlement".into())
     );
     assert_eq!(stack.origin_log(&prefix).await.len(), 1);
-    assert_eq!(
-        chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await,
-        U256::from(1000)
-    );
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
 }
 
 #[tokio::test]
@@ -177,10 +174,7 @@ async fn one_payment_sent_20_times_at_once_buys_one_request() {
         1,
         "the origin saw it once"
     );
-    assert_eq!(
-        chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await,
-        U256::from(1000)
-    );
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
 }
 
 #[tokio::test]

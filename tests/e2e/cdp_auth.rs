@@ -32,15 +32,6 @@ async fn keys() -> Keys {
     serde_json::from_slice(&out.stdout).expect("keys json")
 }
 
-async fn stats(stack: &Stack) -> serde_json::Value {
-    reqwest::get(format!("{}/__stats", stack.info.facilitator))
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats json")
-}
-
 /// A gateway on `stack` with CDP auth from the environment, selling `prefix/**`.
 async fn cdp_gateway(stack: &Stack, prefix: &str, secret: &str) -> (Gateway, String) {
     let pay_to = fresh_address();
@@ -75,7 +66,7 @@ async fn official_client_pays_through_a_cdp_authenticated_facilitator_with_eithe
             &[],
         )
         .await;
-        let s = stats(&stack).await;
+        let s = stack.facilitator_stats().await;
         assert_eq!(r.status, 200, "{name}: {r:?}\n{s}\n{}", gw.log());
         assert!(
             s["cdpAccepted"].as_u64().unwrap_or(0) >= 2,
@@ -110,7 +101,7 @@ async fn a_gateway_with_the_wrong_cdp_key_keeps_the_paid_route_closed() {
     )
     .await;
     assert_eq!(r.status, 503, "{r:?}");
-    let s = stats(&stack).await;
+    let s = stack.facilitator_stats().await;
     assert!(s["cdpRejected"].as_u64().unwrap_or(0) >= 1, "{s}");
     assert_eq!(s["cdpLastError"], "bad signature", "{s}");
     assert!(stack.origin_log(&prefix).await.is_empty());

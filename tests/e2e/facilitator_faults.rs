@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::challenge;
 use crate::support::gateway::free_port;
-use crate::support::{Gateway, Stack, chain, decode_b64_json, fresh_address, node, unique_prefix};
+use crate::support::{Gateway, Stack, decode_b64_json, fresh_address, node, unique_prefix};
 
 fn routes(prefix: &str) -> String {
     format!(
@@ -84,10 +84,7 @@ async fn settlement_failure_returns_402_and_drops_the_origin_body() {
     let settlement = decode_b64_json(&r.headers["payment-response"]);
     assert_eq!(settlement["success"], false);
     assert_eq!(settlement["errorReason"], "injected_failure");
-    assert_eq!(
-        chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await,
-        U256::ZERO
-    );
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::ZERO);
 }
 
 #[tokio::test]
@@ -107,16 +104,8 @@ async fn settlement_pending_is_retried_once_and_succeeds() {
         decode_b64_json(&r.headers["payment-response"])["success"],
         true
     );
-    assert_eq!(
-        chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await,
-        U256::from(1000)
-    );
-    let stats: serde_json::Value = reqwest::get(format!("{}/__stats", stack.info.facilitator))
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
+    let stats: serde_json::Value = stack.facilitator_stats().await;
     assert_eq!(stats["settle"], 2, "one pending answer, one retry");
 }
 

@@ -64,12 +64,7 @@ async fn flood(
         }
     }))
     .await;
-    let stats: Value = reqwest::get(format!("{}/__stats", stack.info.facilitator))
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats json");
+    let stats: Value = stack.facilitator_stats().await;
     (responses, stats)
 }
 

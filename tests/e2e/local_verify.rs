@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::challenge;
 use crate::support::gateway::free_port;
-use crate::support::{Gateway, Stack, chain, decode_b64_json, fresh_address, node, unique_prefix};
+use crate::support::{Gateway, Stack, decode_b64_json, fresh_address, node, unique_prefix};
 
 const PRICE: u64 = 1000;
 
@@ -29,15 +29,6 @@ async fn gateway(stack: &Stack, prefix: &str, rpc: Option<&str>) -> (Gateway, St
         ));
     }
     (Gateway::start(&config).await, pay_to)
-}
-
-async fn stats(stack: &Stack) -> Value {
-    reqwest::get(format!("{}/__stats", stack.info.facilitator))
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats json")
 }
 
 /// A payment for the requirement `gw` offers on `path` (each gateway sells to its own payTo).
@@ -85,10 +76,10 @@ async fn official_clients_pay_with_local_verification_and_no_facilitator_verify(
         .await;
         assert_eq!(r.status, 200, "{client}: {r:?}\n{}", gw.log());
     }
-    let s = stats(&stack).await;
+    let s = stack.facilitator_stats().await;
     assert_eq!(s["verify"], 0, "verified in process: {s}");
     assert_eq!(s["settle"], 2, "{s}");
-    let balance = chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await;
+    let balance = stack.usdc_balance(&pay_to).await;
     assert_eq!(balance, U256::from(2 * PRICE));
 }
 

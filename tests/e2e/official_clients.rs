@@ -11,7 +11,7 @@ async fn pays_and_settles(client: &str, response_header: &str) {
     let prefix = unique_prefix(&format!("pay-{client}"));
     let (gw, pay_to) = priced_gateway(stack, &prefix, "$0.001").await;
     let payer = stack.payer();
-    let before = chain::balance_of(&stack.info.rpc, &stack.info.usdc, &payer.address).await;
+    let before = stack.usdc_balance(&payer.address).await;
 
     let r = node::pay(
         client,
@@ -46,11 +46,8 @@ async fn pays_and_settles(client: &str, response_header: &str) {
         payer.address.to_lowercase()
     );
     assert!(chain::authorization_state(&stack.info.rpc, &stack.info.usdc, authorizer, nonce).await);
-    assert_eq!(
-        chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await,
-        U256::from(1000)
-    );
-    let after = chain::balance_of(&stack.info.rpc, &stack.info.usdc, &payer.address).await;
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
+    let after = stack.usdc_balance(&payer.address).await;
     assert!(before - after >= U256::from(1000), "payer paid");
     assert_eq!(
         stack.origin_log(&prefix).await.len(),
@@ -87,10 +84,7 @@ async fn origin_error_is_passed_through_and_not_charged() {
         500
     );
     assert!(!r.headers.contains_key("payment-response"));
-    assert_eq!(
-        chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await,
-        U256::ZERO
-    );
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::ZERO);
     assert_eq!(stack.origin_log(&prefix).await.len(), 1);
 }
 
@@ -112,10 +106,7 @@ async fn paid_streaming_response_passes_through() {
         decode_b64_json(&r.headers["payment-response"])["success"],
         true
     );
-    assert_eq!(
-        chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await,
-        U256::from(2000)
-    );
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(2000));
 }
 
 #[tokio::test]

@@ -57,7 +57,7 @@ async fn official_clients_pay_with_no_facilitator_and_the_gateway_settles_on_cha
         assert_eq!(from, payer.address.parse::<Address>().expect("address"));
         assert!(chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await);
     }
-    let balance = chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await;
+    let balance = stack.usdc_balance(&pay_to).await;
     assert_eq!(balance, U256::from(2000));
 }
 
@@ -96,6 +96,6 @@ async fn concurrent_settlements_share_one_gas_account_without_nonce_collisions()
         stack.origin_log(&prefix).await.len(),
         stack.info.payers.len()
     );
-    let balance = chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await;
+    let balance = stack.usdc_balance(&pay_to).await;
     assert_eq!(balance, U256::from(1000 * stack.info.payers.len() as u64));
 }

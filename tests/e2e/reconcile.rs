@@ -7,7 +7,7 @@
 use alloy_primitives::U256;
 use serde_json::json;
 
-use crate::support::{Gateway, Stack, chain, fresh_address, node, unique_prefix};
+use crate::support::{Gateway, Stack, fresh_address, node, unique_prefix};
 
 const PRICE: u64 = 1000;
 
@@ -44,10 +44,6 @@ async fn pay_once(stack: &Stack, gw: &Gateway, prefix: &str) -> node::PayResult 
     .await
 }
 
-async fn balance(stack: &Stack, owner: &str) -> U256 {
-    chain::balance_of(&stack.info.rpc, &stack.info.usdc, owner).await
-}
-
 #[tokio::test]
 async fn the_chain_decides_lost_settlement_answers_and_the_client_gets_its_content_once() {
     for (mode, hang_ms) in [
@@ -65,7 +61,7 @@ async fn the_chain_decides_lost_settlement_answers_and_the_client_gets_its_conte
         let settlement = crate::support::decode_b64_json(&r.headers["payment-response"]);
         assert_eq!(settlement["success"], true, "{mode}: {settlement}");
         assert_eq!(
-            balance(&stack, &pay_to).await,
+            stack.usdc_balance(&pay_to).await,
             U256::from(PRICE),
             "{mode}: charged once"
         );
@@ -83,5 +79,5 @@ async fn an_unspent_authorization_after_a_failed_settlement_gets_402_and_no_char
     let r = pay_once(&stack, &gw, &prefix).await;
     assert_eq!(r.status, 402, "{r:?}\n{}", gw.log());
     assert!(!r.body.contains("\"ok\":true"), "no content: {r:?}");
-    assert_eq!(balance(&stack, &pay_to).await, U256::ZERO);
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::ZERO);
 }

@@ -6,7 +6,7 @@
 use alloy_primitives::U256;
 use serde_json::json;
 
-use crate::support::{Gateway, Stack, chain, decode_b64_json, fresh_address, node, unique_prefix};
+use crate::support::{Gateway, Stack, decode_b64_json, fresh_address, node, unique_prefix};
 
 fn routes(prefix: &str) -> String {
     format!("[[routes]]\npath = \"{prefix}/**\"\nprice = \"$0.001\"\nsettle = \"before\"\n")
@@ -30,7 +30,7 @@ async fn settled_before_forwarding_even_when_the_origin_then_fails() {
         assert_eq!(r.status, want, "{path}: {r:?}\n{}", gw.log());
         let settlement = decode_b64_json(&r.headers["payment-response"]);
         assert_eq!(settlement["success"], true, "{path}: {settlement}");
-        let balance = chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await;
+        let balance = stack.usdc_balance(&pay_to).await;
         assert_eq!(
             balance,
             U256::from(1000 * (i as u64 + 1)),
@@ -61,6 +61,6 @@ async fn a_refused_settlement_never_reaches_the_origin() {
         stack.origin_log(&prefix).await.is_empty(),
         "never forwarded"
     );
-    let balance = chain::balance_of(&stack.info.rpc, &stack.info.usdc, &pay_to).await;
+    let balance = stack.usdc_balance(&pay_to).await;
     assert_eq!(balance, U256::ZERO);
 }

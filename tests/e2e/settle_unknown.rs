@@ -10,7 +10,7 @@ use alloy_primitives::U256;
 use serde_json::{Value, json};
 
 use crate::challenge;
-use crate::support::{Gateway, Stack, chain, eventually, fresh_address, node, unique_prefix};
+use crate::support::{Gateway, Stack, eventually, fresh_address, node, unique_prefix};
 
 const PRICE: u64 = 1000; // $0.001 in USDC atomic units
 
@@ -36,10 +36,6 @@ async fn arm(stack: &Stack, mode: &str, hang_ms: u64) {
             json!({"count": 1, "mode": mode, "hangMs": hang_ms}),
         )
         .await;
-}
-
-async fn balance(stack: &Stack, owner: &str) -> U256 {
-    chain::balance_of(&stack.info.rpc, &stack.info.usdc, owner).await
 }
 
 /// Sends one GET with a payment header; returns (status, Retry-After present, JSON body or Null).
@@ -84,7 +80,7 @@ async fn settled_then_502_gives_the_official_client_503_settlement_unknown_and_c
         r.body
     );
     assert_eq!(
-        balance(&stack, &pay_to).await,
+        stack.usdc_balance(&pay_to).await,
         U256::from(PRICE),
         "settled on chain exactly once"
     );
@@ -106,12 +102,12 @@ async fn a_header_resent_after_settled_then_502_is_refused_and_not_charged_twice
         gw.log()
     );
     assert!(retry_after);
-    assert_eq!(balance(&stack, &pay_to).await, U256::from(PRICE));
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(PRICE));
 
     let (again, _, body) = send(&url, &s.header, &s.value).await;
     assert_eq!(again, 402, "{body}\n{}", gw.log());
     assert_eq!(
-        balance(&stack, &pay_to).await,
+        stack.usdc_balance(&pay_to).await,
         U256::from(PRICE),
         "not charged twice"
     );
@@ -147,19 +143,19 @@ async fn settlement_past_the_settle_timeout_gives_503_settlement_unknown_and_cha
     );
 
     let landed = eventually(15, || async {
-        balance(&stack, &pay_to).await == U256::from(PRICE)
+        stack.usdc_balance(&pay_to).await == U256::from(PRICE)
     })
     .await;
     assert!(
         landed,
         "the settlement landed on chain: {}",
-        balance(&stack, &pay_to).await
+        stack.usdc_balance(&pay_to).await
     );
 
     let (again, _, body) = send(&url, &s.header, &s.value).await;
     assert_eq!(again, 402, "{body}\n{}", gw.log());
     assert_eq!(
-        balance(&stack, &pay_to).await,
+        stack.usdc_balance(&pay_to).await,
         U256::from(PRICE),
         "not charged twice"
     );

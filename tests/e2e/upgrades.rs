@@ -83,10 +83,6 @@ fn authorization_of(value: &str) -> (Address, B256) {
     (from, nonce)
 }
 
-async fn balance(stack: &Stack, owner: &str) -> U256 {
-    chain::balance_of(&stack.info.rpc, &stack.info.usdc, owner).await
-}
-
 #[tokio::test]
 async fn unpaid_websocket_upgrade_gets_402_and_never_reaches_the_origin() {
     let stack = Stack::shared();
@@ -142,7 +138,7 @@ async fn one_payment_opens_exactly_one_websocket_session_and_its_replay_opens_no
     assert_eq!(settlement["success"], true, "{settlement}");
     let tx = settlement["transaction"].as_str().expect("tx hash");
     assert!(tx.starts_with("0x") && tx.len() == 66, "{tx}");
-    assert_eq!(balance(stack, &pay_to).await, U256::from(1000));
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
     assert!(
         chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await,
         "the payer's authorization is used on chain"
@@ -161,7 +157,7 @@ async fn one_payment_opens_exactly_one_websocket_session_and_its_replay_opens_no
         1,
         "the replay never reached the origin"
     );
-    assert_eq!(balance(stack, &pay_to).await, U256::from(1000));
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
 }
 
 #[tokio::test]
@@ -197,7 +193,7 @@ async fn origin_refusing_a_paid_upgrade_passes_its_status_and_charges_nothing() 
         "the origin saw (and refused) the upgrade: {log:?}"
     );
     assert_eq!(log[0]["upgrade"], true, "{log:?}");
-    assert_eq!(balance(stack, &pay_to).await, U256::ZERO);
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::ZERO);
     assert!(
         !chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await,
         "the authorization was never used"

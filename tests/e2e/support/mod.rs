@@ -106,6 +106,21 @@ impl Stack {
             .expect("log json")
     }
 
+    /// USDC balance of `owner` on the stack's chain.
+    pub async fn usdc_balance(&self, owner: &str) -> alloy_primitives::U256 {
+        chain::balance_of(&self.info.rpc, &self.info.usdc, owner).await
+    }
+
+    /// The facilitator's counters (`GET /__stats`).
+    pub async fn facilitator_stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/__stats", self.info.facilitator))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json")
+    }
+
     /// Calls a facilitator test control.
     pub async fn facilitator_control(&self, path: &str, body: serde_json::Value) {
         let resp = reqwest::Client::new()
