@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::support::{Gateway, Stack, fresh_address, harness_dir, node, unique_prefix};
+use crate::support::{Gateway, Stack, fresh_address, harness_dir, unique_prefix};
 
 #[derive(Deserialize)]
 struct Key {
@@ -59,13 +59,7 @@ async fn official_client_pays_through_a_cdp_authenticated_facilitator_with_eithe
         stack.facilitator_control("/__reset-stats", json!({})).await;
         let prefix = unique_prefix(&format!("cdp-{name}"));
         let (gw, _) = cdp_gateway(&stack, &prefix, &key.secret).await;
-        let r = node::pay(
-            "v2",
-            &gw.url(&format!("{prefix}/r")),
-            &stack.info.payers[0].private_key,
-            &[],
-        )
-        .await;
+        let r = stack.pay_v2(&gw.url(&format!("{prefix}/r"))).await;
         let s = stack.facilitator_stats().await;
         assert_eq!(r.status, 200, "{name}: {r:?}\n{s}\n{}", gw.log());
         assert!(
@@ -93,13 +87,7 @@ async fn a_gateway_with_the_wrong_cdp_key_keeps_the_paid_route_closed() {
         .await;
     let prefix = unique_prefix("cdp-wrong");
     let (gw, _) = cdp_gateway(&stack, &prefix, &keys.es256.secret).await;
-    let r = node::pay(
-        "v2",
-        &gw.url(&format!("{prefix}/r")),
-        &stack.info.payers[0].private_key,
-        &[],
-    )
-    .await;
+    let r = stack.pay_v2(&gw.url(&format!("{prefix}/r"))).await;
     assert_eq!(r.status, 503, "{r:?}");
     let s = stack.facilitator_stats().await;
     assert!(s["cdpRejected"].as_u64().unwrap_or(0) >= 1, "{s}");

@@ -7,7 +7,7 @@
 use alloy_primitives::U256;
 use serde_json::json;
 
-use crate::support::{Gateway, Stack, fresh_address, node, unique_prefix};
+use crate::support::{Gateway, Stack, fresh_address, unique_prefix};
 
 const PRICE: u64 = 1000;
 
@@ -34,16 +34,6 @@ async fn reconciling(name: &str, mode: &str, hang_ms: u64) -> (Stack, Gateway, S
     (stack, gw, pay_to, prefix)
 }
 
-async fn pay_once(stack: &Stack, gw: &Gateway, prefix: &str) -> node::PayResult {
-    node::pay(
-        "v2",
-        &gw.url(&format!("{prefix}/r")),
-        &stack.info.payers[0].private_key,
-        &[],
-    )
-    .await
-}
-
 #[tokio::test]
 async fn the_chain_decides_lost_settlement_answers_and_the_client_gets_its_content_once() {
     for (mode, hang_ms) in [
@@ -52,7 +42,7 @@ async fn the_chain_decides_lost_settlement_answers_and_the_client_gets_its_conte
         ("settle-then-pending-then-fail", 0),
     ] {
         let (stack, gw, pay_to, prefix) = reconciling("reconciled", mode, hang_ms).await;
-        let r = pay_once(&stack, &gw, &prefix).await;
+        let r = stack.pay_v2(&gw.url(&format!("{prefix}/r"))).await;
         assert_eq!(r.status, 200, "{mode}: {r:?}\n{}", gw.log());
         assert!(
             r.body.contains("\"ok\":true"),
@@ -76,7 +66,7 @@ async fn the_chain_decides_lost_settlement_answers_and_the_client_gets_its_conte
 #[tokio::test]
 async fn an_unspent_authorization_after_a_failed_settlement_gets_402_and_no_charge() {
     let (stack, gw, pay_to, prefix) = reconciling("unspent", "http500", 0).await;
-    let r = pay_once(&stack, &gw, &prefix).await;
+    let r = stack.pay_v2(&gw.url(&format!("{prefix}/r"))).await;
     assert_eq!(r.status, 402, "{r:?}\n{}", gw.log());
     assert!(!r.body.contains("\"ok\":true"), "no content: {r:?}");
     assert_eq!(stack.usdc_balance(&pay_to).await, U256::ZERO);

@@ -49,13 +49,7 @@ async fn a_refused_settlement_never_reaches_the_origin() {
     stack
         .facilitator_control("/__fail-settle", json!({"count": 1, "mode": "error"}))
         .await;
-    let r = node::pay(
-        "v2",
-        &gw.url(&format!("{prefix}/r")),
-        &stack.info.payers[0].private_key,
-        &[],
-    )
-    .await;
+    let r = stack.pay_v2(&gw.url(&format!("{prefix}/r"))).await;
     assert_eq!(r.status, 402, "{r:?}");
     assert!(
         stack.origin_log(&prefix).await.is_empty(),

@@ -57,13 +57,7 @@ async fn settled_then_502_gives_the_official_client_503_settlement_unknown_and_c
     let (stack, gw, pay_to, prefix) = gateway("unknown502").await;
     arm(&stack, "settle-then-502", 0).await;
 
-    let r = node::pay(
-        "v2",
-        &gw.url(&format!("{prefix}/r")),
-        &stack.info.payers[0].private_key,
-        &[],
-    )
-    .await;
+    let r = stack.pay_v2(&gw.url(&format!("{prefix}/r"))).await;
 
     assert_eq!(
         r.status,

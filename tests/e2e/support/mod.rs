@@ -106,6 +106,12 @@ impl Stack {
             .expect("log json")
     }
 
+    /// Pays `url` with the official v2 client (`@x402/fetch`) as the first funded payer (the one
+    /// a private stack's tests use).
+    pub async fn pay_v2(&self, url: &str) -> node::PayResult {
+        node::pay("v2", url, &self.info.payers[0].private_key, &[]).await
+    }
+
     /// USDC balance of `owner` on the stack's chain.
     pub async fn usdc_balance(&self, owner: &str) -> alloy_primitives::U256 {
         chain::balance_of(&self.info.rpc, &self.info.usdc, owner).await
