@@ -32,6 +32,7 @@ fn option(chain_id: u64) -> PaymentOption {
         pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into(),
         amount_atomic: 1000,
         max_timeout_secs: 300,
+        max_unsettled_atomic: 1_000_000,
     }
 }
 

@@ -37,3 +37,12 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// Unix milliseconds now, for records (the ledger's timestamps), never for payment windows.
+#[allow(clippy::disallowed_methods)]
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -9,12 +9,14 @@
 //! | `evm` | EVM `exact` (EIP-3009) authorization and its local checks |
 //! | `facilitator` | `/verify`, `/settle`, `/supported` client behind `Verifier`/`Settler` |
 //! | `store` | single-use payment guard (`ReplayGuard`), in memory |
+//! | `ledger` | the durable payment ledger (SQLite, group commit) and its export |
+//! | `settlement` | after the request path: owed values, the background settlement worker, start-up recovery |
 //! | `config` | `gateway.toml` → `Snapshot`, validation with line:column, hot reload |
 //! | `snapshot` | the immutable live configuration |
 //! | `proxy` | the request path as Pingora phases |
 //! | `admin` | health, status and Prometheus metrics listener |
 //! | `maintenance` | background work: reload watch, sweeps, health checks |
-//! | `cli` | `run` and `check` |
+//! | `cli` | `run`, `check` and `ledger` |
 //!
 //! Dependencies point one way: `price`, `routes`, `x402`, `evm` know nothing of `proxy`, `store`,
 //! `admin`, `cli` or Pingora.
@@ -25,10 +27,12 @@ pub mod clock;
 pub mod config;
 pub mod evm;
 pub mod facilitator;
+pub mod ledger;
 pub mod maintenance;
 pub mod price;
 pub mod proxy;
 pub mod routes;
+pub mod settlement;
 pub mod snapshot;
 pub mod store;
 pub mod x402;

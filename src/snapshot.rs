@@ -51,6 +51,16 @@ pub struct Snapshot {
     pub chains: BTreeMap<u64, Arc<crate::evm::chain::ChainReader>>,
     /// Chains the gateway settles on itself (`settle = "onchain"`), by chain id.
     pub onchain: BTreeMap<u64, Arc<crate::evm::settle::OnchainSettler>>,
+    /// The payment ledger (read at start; a change needs a restart). `None`: disabled.
+    pub ledger: Option<LedgerSettings>,
+}
+
+/// `[ledger]`, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSettings {
+    pub path: PathBuf,
+    pub group_commit: bool,
+    pub max_size_bytes: Option<u64>,
 }
 
 /// How request heads are checked, and which headers never reach the origin.
@@ -121,6 +131,20 @@ pub enum SettlePolicy {
     /// Forward, then settle if the origin answered < 400, before the first byte goes out (the
     /// default, as the official middlewares do).
     After,
+    /// Verify, forward and answer at once; the payment is written to the ledger first and settled
+    /// from it later (in batches on chain). A payer owing more than the offer's `max_unsettled`
+    /// is settled as `After`, and so is a protocol upgrade (before the switch).
+    Background,
+}
+
+impl SettlePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Before => "before",
+            Self::After => "after",
+            Self::Background => "background",
+        }
+    }
 }
 
 /// Whether a route costs anything.

@@ -11,9 +11,17 @@
 //! | `x402_replay_claims` | (live single-use claims) |
 //! | `x402_connections_open` | (client connections open now) |
 //! | `x402_connections_closed_total` | `reason` = idle, header_timeout, over_limit (closed by the gateway) |
+//! | `x402_settlements_pending` | (background payments waiting for or in settlement) |
+//! | `x402_unsettled_value` | (atomic units owed by payers under `background`, all assets) |
+//! | `x402_paid_not_delivered` | (payments charged whose response could not be delivered) |
+//! | `x402_settle_seconds` | (background: from acceptance to settled on chain) |
+//! | `x402_settle_batch_size` | (payments per background settlement run) |
+//! | `x402_settle_failures_total` | `reason` (background settlements that failed) |
+//! | `x402_ledger_writes_failed_total` | (payments refused because the ledger could not record them) |
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 /// The gateway's metrics.
@@ -28,6 +36,13 @@ pub struct Metrics {
     pub replay_claims: IntGauge,
     pub connections_open: IntGauge,
     pub connections_closed: IntCounterVec,
+    pub settlements_pending: IntGauge,
+    pub unsettled_value: Gauge,
+    pub paid_not_delivered: IntGauge,
+    pub settle_seconds: Histogram,
+    pub settle_batch_size: Histogram,
+    pub settle_failures: IntCounterVec,
+    pub ledger_write_failures: IntCounter,
 }
 
 impl Metrics {
@@ -77,7 +92,60 @@ impl Metrics {
         registry.register(Box::new(replay_claims.clone()))?;
         registry.register(Box::new(connections_open.clone()))?;
         registry.register(Box::new(connections_closed.clone()))?;
+        let settlements_pending = IntGauge::new(
+            "x402_settlements_pending",
+            "Background payments waiting for or in settlement",
+        )?;
+        let unsettled_value = Gauge::new(
+            "x402_unsettled_value",
+            "Atomic units owed by payers under background settlement",
+        )?;
+        let paid_not_delivered = IntGauge::new(
+            "x402_paid_not_delivered",
+            "Payments charged whose response could not be delivered",
+        )?;
+        let settle_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "x402_settle_seconds",
+                "Background settlement latency, from acceptance to settled",
+            )
+            .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+        )?;
+        let settle_batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "x402_settle_batch_size",
+                "Payments per background settlement run",
+            )
+            .buckets(vec![
+                1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0,
+            ]),
+        )?;
+        let settle_failures = IntCounterVec::new(
+            Opts::new(
+                "x402_settle_failures_total",
+                "Background settlements that failed, by reason",
+            ),
+            &["reason"],
+        )?;
+        let ledger_write_failures = IntCounter::new(
+            "x402_ledger_writes_failed_total",
+            "Payments refused because the ledger could not record them",
+        )?;
+        registry.register(Box::new(settlements_pending.clone()))?;
+        registry.register(Box::new(unsettled_value.clone()))?;
+        registry.register(Box::new(paid_not_delivered.clone()))?;
+        registry.register(Box::new(settle_seconds.clone()))?;
+        registry.register(Box::new(settle_batch_size.clone()))?;
+        registry.register(Box::new(settle_failures.clone()))?;
+        registry.register(Box::new(ledger_write_failures.clone()))?;
         Ok(Self {
+            settlements_pending,
+            unsettled_value,
+            paid_not_delivered,
+            settle_seconds,
+            settle_batch_size,
+            settle_failures,
+            ledger_write_failures,
             registry,
             requests,
             challenges,

@@ -14,11 +14,16 @@ use crate::admin::{Admin, Metrics};
 use crate::clock::{Clock, SystemClock};
 use crate::config::reload::LiveConfig;
 use crate::config::{CompileContext, load, process_env};
+use crate::ledger::{Ledger, LedgerOptions};
 use crate::maintenance::Maintenance;
 use crate::proxy::Gateway;
 use crate::proxy::connection::GuardedApp;
 use crate::proxy::paywall::Payments;
+use crate::settlement::worker::Worker;
+use crate::settlement::{Job, Settlement, recover};
+use crate::snapshot::LedgerSettings;
 use crate::store::{InFlight, MemoryReplayGuard, ReplayGuard};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Runs the gateway until it is told to stop.
 pub fn run(path: &Path) -> anyhow::Result<()> {
@@ -56,6 +61,11 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         }),
     ));
     let guard: Arc<dyn ReplayGuard> = Arc::new(MemoryReplayGuard::new());
+    let (settlement, jobs) = open_ledger(
+        config.snapshot().ledger.as_ref(),
+        guard.as_ref(),
+        clock.as_ref(),
+    )?;
 
     let conf = ServerConf {
         threads,
@@ -75,6 +85,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             clock: clock.clone(),
             metrics: metrics.clone(),
             verifications: InFlight::new(),
+            settlement: settlement.clone(),
         },
     };
     let app = GuardedApp::new(
@@ -107,6 +118,19 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         service.add_tcp(addr);
         server.add_service(service);
     }
+    if let Some(jobs) = jobs {
+        server.add_service(background_service(
+            "x402-settlement",
+            Worker {
+                settlement,
+                jobs: std::sync::Mutex::new(Some(jobs)),
+                config: config.clone(),
+                clock: clock.clone(),
+                metrics: metrics.clone(),
+                guard: guard.clone(),
+            },
+        ));
+    }
     server.add_service(background_service(
         "x402-maintenance",
         Maintenance {
@@ -118,6 +142,37 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     ));
     tracing::info!(listen = ?listen, admin = ?admin_listen, threads, "x402-gateway starting");
     server.run_forever()
+}
+
+/// Opens the ledger (when enabled) and restores the replay guard from it, before anything is
+/// served; the worker resumes open payments once it runs.
+fn open_ledger(
+    settings: Option<&LedgerSettings>,
+    guard: &dyn ReplayGuard,
+    clock: &dyn Clock,
+) -> anyhow::Result<(Arc<Settlement>, Option<UnboundedReceiver<Job>>)> {
+    let Some(settings) = settings else {
+        tracing::warn!("[ledger] is disabled: payments in flight are forgotten on restart");
+        return Ok((Arc::new(Settlement::without_ledger()), None));
+    };
+    let mut options = LedgerOptions::new(&settings.path);
+    options.group_commit = settings.group_commit;
+    options.max_size_bytes = settings.max_size_bytes;
+    let ledger = Ledger::open(options)
+        .with_context(|| format!("cannot open the ledger {}", settings.path.display()))?;
+    let (settlement, jobs) = Settlement::new(Arc::new(ledger));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("a runtime for the ledger recovery")?;
+    let restored = runtime
+        .block_on(recover::restore_claims(
+            &settlement,
+            guard,
+            clock.now_secs(),
+        ))
+        .context("reading the ledger")?;
+    tracing::info!(path = %settings.path.display(), restored, "ledger open");
+    Ok((Arc::new(settlement), Some(jobs)))
 }
 
 /// Logs go to stdout through a background writer thread, so a request never waits on a `write`

@@ -12,6 +12,7 @@ use super::compile::CompileContext;
 use super::error::Findings;
 use super::payment::network;
 use super::schema::{ChainToml, TextOrEnv};
+use crate::evm::batch::MULTICALL3;
 use crate::evm::chain::{ChainReader, ChainSettings};
 use crate::evm::settle::{OnchainSettings, OnchainSettler};
 
@@ -122,12 +123,29 @@ fn onchain(
             (k.get_ref().env.as_str(), k.span())
         });
     let gas_key = ctx.secret(var, &format!("the gas key of {name}"), span.clone(), f)?;
+    let multicall = match &c.multicall {
+        None => MULTICALL3,
+        Some(m) => match m.get_ref().parse() {
+            Ok(a) => a,
+            Err(_) => {
+                f.error(m.span(), "`multicall` is not an address");
+                return None;
+            }
+        },
+    };
+    if !(1..=1000).contains(&c.batch_max) {
+        f.error(mode.span(), "`batch_max` must be between 1 and 1000");
+        return None;
+    }
     let settings = OnchainSettings {
         chain_id,
         rpc_url: rpc_url.to_string(),
         gas_key,
         max_gas_price_wei: u128::from(c.max_gas_price_gwei) * 1_000_000_000,
         receipt_timeout: Duration::from_millis(c.receipt_timeout_ms.max(1)),
+        batch_max: c.batch_max,
+        batch_wait: Duration::from_millis(c.batch_wait_ms),
+        multicall,
     };
     let kept = ctx
         .previous

@@ -20,7 +20,7 @@ use crate::clock::UnixSecs;
 use crate::price::{PriceText, parse_price_text};
 use crate::routes::{RouteSpec, RouteTableBuilder};
 use crate::snapshot::{
-    ConnectionLimits, Origin, Pricing, RequestRules, Route, Snapshot, TlsListener,
+    ConnectionLimits, LedgerSettings, Origin, Pricing, RequestRules, Route, Snapshot, TlsListener,
 };
 use crate::x402::challenge::Challenge;
 
@@ -148,6 +148,9 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     }
     route_checks::warn_method_gaps(&routes, &spans, &mut f);
     let host_scoped = routes.has_host_scoped();
+    if !toml.ledger.enabled {
+        route_checks::refuse_background_without_ledger(&toml.routes, &mut f);
+    }
     if f.has_errors() {
         return Err(ConfigError { findings: f.list });
     }
@@ -201,6 +204,11 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             access_log_query: toml.access_log.query,
             chains: chains.readers,
             onchain: chains.settlers,
+            ledger: toml.ledger.enabled.then(|| LedgerSettings {
+                path: base.join(&toml.ledger.path),
+                group_commit: toml.ledger.group_commit,
+                max_size_bytes: toml.ledger.max_size_mb.map(|mb| mb.saturating_mul(1 << 20)),
+            }),
         },
         warnings,
     })
@@ -239,13 +247,14 @@ fn compile_route(
         }
         Pricing::Free
     } else {
-        let options = payment.options(
+        let mut options = payment.options(
             &r.price,
             &r.accepts,
             r.path.span(),
             r.allow_mixed_networks,
             f,
         );
+        payment.unsettled_caps(&mut options, r.max_unsettled.as_ref(), f);
         Pricing::Paid(Challenge::new(
             &options,
             r.description.as_deref().unwrap_or(""),

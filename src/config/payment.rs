@@ -28,6 +28,8 @@ pub struct PaymentDefaults {
     custom: BTreeMap<String, (Network, Asset)>,
     /// `[payment].allow_mixed_networks`.
     allow_mixed: bool,
+    /// `[payment].max_unsettled`.
+    max_unsettled: Option<Spanned<PriceToml>>,
 }
 
 impl PaymentDefaults {
@@ -81,6 +83,26 @@ impl PaymentDefaults {
                 .unwrap_or(DEFAULT_MAX_TIMEOUT_SECS),
             custom,
             allow_mixed: payment.allow_mixed_networks,
+            max_unsettled: payment.max_unsettled.clone(),
+        }
+    }
+
+    /// Sets each option's unsettled-value cap (`settle = "background"`): the route's
+    /// `max_unsettled`, else `[payment].max_unsettled`, else $1 of a USD stablecoin or 1,000
+    /// times the price of any other asset.
+    pub fn unsettled_caps(
+        &self,
+        options: &mut [PaymentOption],
+        route: Option<&Spanned<PriceToml>>,
+        f: &mut Findings<'_>,
+    ) {
+        let written = route.or(self.max_unsettled.as_ref());
+        for option in options.iter_mut() {
+            option.max_unsettled_atomic = match written {
+                Some(cap) => amount(cap, &option.asset, f).unwrap_or(0),
+                None if option.asset.usd => 10u128.pow(u32::from(option.asset.decimals)),
+                None => option.amount_atomic.saturating_mul(1000),
+            };
         }
     }
 
@@ -201,6 +223,7 @@ impl PaymentDefaults {
             pay_to,
             amount_atomic,
             max_timeout_secs,
+            max_unsettled_atomic: 0,
         })
     }
 

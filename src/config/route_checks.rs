@@ -15,12 +15,30 @@ pub(super) fn settle_policy(r: &RouteToml, f: &mut Findings<'_>) -> SettlePolicy
     match r.settle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
         None | Some(("after", _)) => SettlePolicy::After,
         Some(("before", _)) => SettlePolicy::Before,
+        Some(("background", _)) => SettlePolicy::Background,
         Some((other, span)) => {
             f.error(
                 span,
-                format!("unknown settle policy `{other}`: expected \"after\" (the default) or \"before\""),
+                format!("unknown settle policy `{other}`: expected \"after\" (the default), \"before\" or \"background\""),
             );
             SettlePolicy::After
+        }
+    }
+}
+
+/// `settle = "background"` settles from the ledger: without one it cannot work.
+pub(super) fn refuse_background_without_ledger(
+    routes: &[toml::Spanned<RouteToml>],
+    f: &mut Findings<'_>,
+) {
+    for r in routes {
+        if let Some(s) = &r.get_ref().settle
+            && s.get_ref() == "background"
+        {
+            f.error(
+                s.span(),
+                "`settle = \"background\"` settles from the ledger: enable `[ledger]` or use \"after\"",
+            );
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct GatewayToml {
     pub facilitator: FacilitatorToml,
     #[serde(default)]
     pub access_log: AccessLogToml,
+    #[serde(default)]
+    pub ledger: LedgerToml,
     /// Defaults for every route's payment options.
     #[serde(default)]
     pub payment: PaymentToml,
@@ -127,6 +129,43 @@ pub struct TlsListenerToml {
     pub cert: Spanned<String>,
     /// PEM private key (relative to the config file).
     pub key: Spanned<String>,
+}
+
+/// `[ledger]`: the durable record of every accepted payment (SQLite). Read at start: a change
+/// needs a restart.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerToml {
+    /// Record payments durably. Default true. Off: payments live in memory only (a restart
+    /// forgets those in flight) and `settle = "background"` is refused.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The database file, relative to the config file. Default `x402-ledger.sqlite`.
+    #[serde(default = "default_ledger_path")]
+    pub path: String,
+    /// Commit accepted payments in groups, one disk sync for many (each is still durable before
+    /// its response leaves). Default true; false syncs once per payment.
+    #[serde(default = "default_true")]
+    pub group_commit: bool,
+    /// Refuse payments (503, nothing forwarded) once the file reaches this many MiB. Default: no
+    /// limit.
+    #[serde(default)]
+    pub max_size_mb: Option<u64>,
+}
+
+impl Default for LedgerToml {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: default_ledger_path(),
+            group_commit: true,
+            max_size_mb: None,
+        }
+    }
+}
+
+fn default_ledger_path() -> String {
+    "x402-ledger.sqlite".into()
 }
 
 /// `[admin]`: health, status and metrics. Keep it on loopback.
@@ -237,6 +276,11 @@ pub struct PaymentToml {
     /// such a route sells for nothing). Default false: such a route is an error.
     #[serde(default)]
     pub allow_mixed_networks: bool,
+    /// Under `settle = "background"`: the most one payer may owe in payments not settled yet
+    /// (`"$0.50"`, `"0.5 USDC"`, or atomic units); beyond it their payments settle as `after`.
+    /// Default `"$1"` (1,000 times the price for a non-USD asset).
+    #[serde(default)]
+    pub max_unsettled: Option<Spanned<PriceToml>>,
 }
 
 /// `[chains."eip155:N"]`: an RPC for this chain, so payments on it are verified in process.
@@ -273,6 +317,18 @@ pub struct ChainToml {
     /// How long a settlement transaction's receipt is awaited, in milliseconds. Default 30000.
     #[serde(default = "default_receipt_timeout")]
     pub receipt_timeout_ms: u64,
+    /// Background settlements sent in one Multicall3 transaction at most (1: one transaction
+    /// each). Default 100.
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
+    /// How long a background settlement waits for others to share its transaction, in
+    /// milliseconds. Default 200.
+    #[serde(default = "default_batch_wait")]
+    pub batch_wait_ms: u64,
+    /// The Multicall3 contract batches are sent through. Default its canonical address,
+    /// `0xcA11bde05977b3631167028862bE2a173976CA11`.
+    #[serde(default)]
+    pub multicall: Option<Spanned<String>>,
 }
 
 /// A value written in the file, or read from an environment variable.
@@ -370,10 +426,14 @@ pub struct RouteToml {
     /// Literal path segments compare exactly; default `[server].case_sensitive`.
     #[serde(default)]
     pub case_sensitive: Option<bool>,
-    /// `"after"` (default: forward, settle if the origin answered < 400) or `"before"` (settle,
-    /// then forward).
+    /// `"after"` (default: forward, settle if the origin answered < 400, before the first byte
+    /// goes out), `"before"` (settle, then forward) or `"background"` (verify, forward and answer
+    /// at once; the ledger settles later, in batches with `settle = "onchain"`).
     #[serde(default)]
     pub settle: Option<Spanned<String>>,
+    /// Overrides `[payment].max_unsettled` for this route.
+    #[serde(default)]
+    pub max_unsettled: Option<Spanned<PriceToml>>,
     /// Overrides `[payment].allow_mixed_networks` for this route.
     #[serde(default)]
     pub allow_mixed_networks: Option<bool>,
@@ -470,6 +530,14 @@ fn default_rpc_timeout() -> u64 {
 fn default_max_gas_price() -> u64 {
     100
 }
+fn default_batch_max() -> usize {
+    100
+}
+
+fn default_batch_wait() -> u64 {
+    200
+}
+
 fn default_receipt_timeout() -> u64 {
     30_000
 }

@@ -124,6 +124,18 @@ impl ChainReader {
         if self.is_spent(token, payer, nonce).await? {
             return Ok(ChainVerdict::NonceUsed);
         }
+        self.check_balance(token, payer, value).await
+    }
+
+    /// Checks only the balance (cached) and reserves the value: under `settle = "background"` the
+    /// nonce is left to the settlement step, within the payer's unsettled cap. A nonce this
+    /// reader has seen used is still refused.
+    pub async fn check_balance(
+        &self,
+        token: Address,
+        payer: Address,
+        value: U256,
+    ) -> Result<ChainVerdict, ChainError> {
         let holder = (token, payer);
         let balance = match self.balances.get(&holder) {
             Some(b) => b,
@@ -161,6 +173,11 @@ impl ChainReader {
             reserved: self.reserved.clone(),
             balances: self.balances.clone(),
         })
+    }
+
+    /// Whether this reader has seen the nonce spent (no RPC call).
+    pub fn known_spent(&self, token: Address, payer: Address, nonce: B256) -> bool {
+        self.used_nonces.contains_key(&(token, payer, nonce))
     }
 
     /// Whether the authorization was spent on chain, read now (no cache): the chain's answer to

@@ -3,6 +3,7 @@
 //! v1 and v2 payloads converge on [`ExactAuthorization`]; [`exact::check`] runs the local checks
 //! (signature, recipient, time window, amount) before anything costs a network round trip.
 
+pub mod batch;
 pub mod chain;
 pub mod eip712;
 pub mod exact;

@@ -30,6 +30,12 @@ pub struct OnchainSettings {
     pub gas_key: String,
     pub max_gas_price_wei: u128,
     pub receipt_timeout: Duration,
+    /// Background settlements per transaction at most (1: no batching).
+    pub batch_max: usize,
+    /// How long the first background settlement waits for others to share its transaction.
+    pub batch_wait: Duration,
+    /// The Multicall3 contract batches go through.
+    pub multicall: Address,
 }
 
 impl std::fmt::Debug for OnchainSettings {
@@ -78,6 +84,31 @@ impl OnchainSettler {
     pub fn settings(&self) -> &OnchainSettings {
         &self.settings
     }
+
+    pub(super) fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    pub(super) fn multicall(&self) -> Address {
+        self.settings.multicall
+    }
+
+    /// The node's gas price, if it is under the ceiling; else nothing may be sent (the payment is
+    /// not charged and may be presented again).
+    pub(super) async fn gas_price_under_ceiling(&self) -> Result<u128, FacilitatorError> {
+        let gas_price = self
+            .provider
+            .get_gas_price()
+            .await
+            .map_err(|e| FacilitatorError::Unreachable(format!("gas price: {e}")))?;
+        if gas_price > self.settings.max_gas_price_wei {
+            return Err(FacilitatorError::Unreachable(format!(
+                "gas price {gas_price} wei is above the ceiling {}",
+                self.settings.max_gas_price_wei
+            )));
+        }
+        Ok(gas_price)
+    }
 }
 
 #[async_trait]
@@ -110,18 +141,7 @@ impl Settler for OnchainSettler {
             network: network.clone(),
             amount: None,
         };
-        let gas_price = self
-            .provider
-            .get_gas_price()
-            .await
-            .map_err(|e| FacilitatorError::Unreachable(format!("gas price: {e}")))?;
-        if gas_price > self.settings.max_gas_price_wei {
-            // Nothing sent: the payment is not charged and may be presented again.
-            return Err(FacilitatorError::Unreachable(format!(
-                "gas price {gas_price} wei is above the ceiling {}",
-                self.settings.max_gas_price_wei
-            )));
-        }
+        let gas_price = self.gas_price_under_ceiling().await?;
         let tx = TransactionRequest::default()
             .with_to(asset)
             .with_input(calldata(&auth))

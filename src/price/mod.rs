@@ -23,4 +23,7 @@ pub struct PaymentOption {
     pub amount_atomic: u128,
     /// How long a signed authorization may take to arrive (`maxTimeoutSeconds`).
     pub max_timeout_secs: u64,
+    /// Under `settle = "background"`: the most one payer may owe in unsettled payments of this
+    /// asset, in atomic units, before the route settles their payments as `after`.
+    pub max_unsettled_atomic: u128,
 }

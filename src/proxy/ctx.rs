@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::settle::SettleFailure;
-use crate::snapshot::{Origin, Route, Snapshot};
+use crate::evm::ExactAuthorization;
+use crate::settlement::OwedHold;
+use crate::snapshot::{Origin, Route, SettlePolicy, Snapshot};
 use crate::store::PaymentKey;
 use crate::x402::Version;
 
@@ -65,6 +67,9 @@ pub enum PaymentState {
     Released,
     /// Outcome unknown (settlement pending or its answer lost): the claim is kept.
     Unknown,
+    /// `settle = "background"`: forwarded and recorded as owed; the ledger settles it once the
+    /// response has been delivered.
+    Deferred,
 }
 
 /// A verified payment travelling with its request.
@@ -85,9 +90,29 @@ pub struct PaidRequest {
     /// The authorization's `validBefore`: settling later than this cannot succeed.
     pub valid_before: u64,
     pub state: PaymentState,
-    /// Under local verification: the value held against the payer's balance until the request
-    /// ends.
+    /// Under local verification: the value held against the payer's balance until the payment
+    /// is settled (or given back).
     pub hold: Option<Arc<crate::evm::chain::Reservation>>,
+    /// The signed authorization, decoded once.
+    pub auth: ExactAuthorization,
+    /// The route's name (for the ledger).
+    pub route: String,
+    /// When this payment is settled: the route's policy, or `After` for a `background` route
+    /// whose payer is over their unsettled cap.
+    pub policy: SettlePolicy,
+    /// Under `background`: this payment's value counted as owed by its payer until settled.
+    pub owed: Option<Arc<OwedHold>>,
+    /// The settlement transaction, once known.
+    pub transaction: Option<String>,
+    /// Unix milliseconds when the payment was accepted.
+    pub accepted_ms: u64,
+}
+
+impl PaidRequest {
+    /// The payment's id in the ledger (its key's digest, hex).
+    pub fn ledger_id(&self) -> String {
+        alloy_primitives::hex::encode(self.key.digest())
+    }
 }
 
 /// The context of one request.
@@ -110,8 +135,6 @@ pub struct RequestCtx {
     pub normalized_path: Option<String>,
     /// The absolute-form target's authority: the origin gets it as `Host`.
     pub absolute_authority: Option<String>,
-    /// Headers of a settlement made before forwarding (`settle = "before"`), for the response.
-    pub settled_headers: Vec<(&'static str, String)>,
 }
 
 impl RequestCtx {
@@ -129,7 +152,6 @@ impl RequestCtx {
             forwarded: Default::default(),
             normalized_path: None,
             absolute_authority: None,
-            settled_headers: Vec::new(),
         }
     }
 

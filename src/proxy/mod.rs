@@ -3,18 +3,19 @@
 //! | phase | step |
 //! |---|---|
 //! | (accept) | `connection::GuardedApp`: connection limit, head deadline, idle timeout |
-//! | `request_filter` | snapshot → the canonical view (`request::RequestFacts`) → `steps::decide` (malformed head → preflight → route → free / free method / who is asking (`identity`) / `paywall::decide`) → reply or go on; a static origin is served here (`steps::serve_local`) |
+//! | `request_filter` | snapshot → the canonical view (`request::RequestFacts`) → `steps::decide` (malformed head → preflight → route → free / free method / who is asking (`identity`) / `paywall::decide` → written to the ledger → `settle = "before"` settles) → reply or go on; a static origin is served here (`steps::serve_local`) |
 //! | `upstream_peer` | the route's origin pool (`forward::peer`) |
 //! | `upstream_request_filter` | origin-form target, strip payment, gateway-set (any spelling), rewrite and `_` headers, set `X402-*` and `X-Forwarded-*` (`forward::rewrite`) |
-//! | `response_filter` | `settle::after_origin`: settle before the first byte goes out (a `101` switch too), add `PAYMENT-RESPONSE` |
+//! | `response_filter` | `deliver::settle_at`: settle (`after`) or record as owed (`background`) before the first byte goes out (a `101` switch settles), add `PAYMENT-RESPONSE` |
 //! | `fail_to_proxy` | settlement refused → 402; outcome unknown → 503; origin unreachable → 502/503 (`respond`) |
-//! | `logging` | give back unsettled claims, metrics, access log; the connection waits for its next request |
+//! | `logging` | `deliver::finish`: give back unsettled claims, queue delivered background payments, record paid-not-delivered; metrics, access log; the connection waits for its next request |
 //!
 //! This module orchestrates; protocol detail lives in `x402/`, `evm/`, decisions in `steps.rs`,
-//! `paywall.rs` and `settle.rs`, responses in `respond.rs`.
+//! `paywall.rs`, `deliver.rs` (the one door to settlement) and `settle.rs`, responses in `respond.rs`.
 
 pub mod connection;
 pub mod ctx;
+pub mod deliver;
 mod forward;
 pub mod identity;
 mod local;
@@ -35,7 +36,8 @@ use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::config::reload::LiveConfig;
 use crate::snapshot::{OriginKind, Pricing};
-use ctx::{Outcome, PaymentState, RequestCtx};
+use ctx::{Outcome, RequestCtx};
+use deliver::Moment;
 use paywall::Payments;
 use request::RequestFacts;
 use respond::{EXPOSE_HEADERS, Reply};
@@ -145,30 +147,15 @@ impl ProxyHttp for Gateway {
         if priced && status >= 200 {
             response.insert_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)?;
         }
-        if !ctx.settled_headers.is_empty() && (status >= 200 || status == 101) {
-            // Settled before forwarding (`settle = "before"`).
-            for (name, value) in std::mem::take(&mut ctx.settled_headers) {
-                response.insert_header(name, value)?;
-            }
-            return Ok(());
-        }
         let (Some(paid), Some(snapshot)) = (ctx.payment.as_mut(), ctx.snapshot.as_ref()) else {
             return Ok(());
         };
         // Informational answers (100, 103) are not the delivery; a 101 switch is.
-        if paid.state != PaymentState::Verified || status < 200 && status != 101 {
+        if status < 200 && status != 101 {
             return Ok(());
         }
-        let version = paid.version;
-        let outcome = settle::after_origin(
-            &self.payments,
-            snapshot.settler_for(paid.key.chain_id),
-            snapshot.chains.get(&paid.key.chain_id).map(|c| c.as_ref()),
-            paid,
-            status,
-        )
-        .await;
-        match outcome.apply(version, &mut ctx.outcome) {
+        let moment = Moment::Answered(status);
+        match deliver::settle_at(&self.payments, snapshot, paid, moment, &mut ctx.outcome).await {
             Ok(headers) => {
                 for (name, value) in headers {
                     response.insert_header(name, value)?;
@@ -235,19 +222,16 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        if let Some(paid) = ctx.payment.as_mut()
-            && paid.state == PaymentState::Verified
-        {
-            // Verified but never settled (origin unreachable, client gone): nothing was charged.
-            let _ = self.payments.guard.release(&paid.key).await;
-            paid.state = PaymentState::Released;
-            self.payments.metrics.payment("released");
-            if ctx.outcome == Outcome::Paid {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        if let Some(paid) = ctx.payment.as_mut() {
+            // A whole successful response reached the client (a 101 switch counts).
+            let delivered = e.is_none() && (200..400).contains(&status) || status == 101;
+            let released = deliver::finish(&self.payments, paid, delivered).await;
+            if released && ctx.outcome == Outcome::Paid {
                 ctx.outcome = Outcome::OriginError;
             }
         }
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let route = ctx.route_label().to_string();
         self.payments
             .metrics

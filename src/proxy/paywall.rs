@@ -6,6 +6,10 @@
 //! `max_verifications_per_ip` at a time per client (429 beyond: a flood of forged payments cannot
 //! spend the operator's facilitator quota without bound). On a network with an RPC (`[chains]`),
 //! step 6 is local instead: nonce unused and balance sufficient on chain, no facilitator call.
+//! On a `background` route whose payer is within their unsettled cap, step 6 checks only the
+//! (cached) balance: the nonce is left to the settlement step, and what a payer can owe is
+//! bounded by the cap. A payment that loses the claim comes back as [`Verdict::Used`], so the
+//! caller can hand a paid-but-not-delivered payment its one delivery.
 //! Any failure after the claim gives the claim back. Knows nothing of Pingora: the proxy hands it header bytes.
 
 use std::net::IpAddr;
@@ -22,7 +26,8 @@ use crate::evm::exact::ExactError;
 use crate::evm::{ExactAuthorization, exact};
 use crate::facilitator::FacilitatorError;
 use crate::price::Network;
-use crate::snapshot::Snapshot;
+use crate::settlement::{OwedHold, Settlement};
+use crate::snapshot::{Route, SettlePolicy, Snapshot};
 use crate::store::{InFlight, PaymentKey, ReplayGuard};
 use crate::x402::challenge::{Challenge, Offer};
 use crate::x402::reason::Rejection;
@@ -44,6 +49,10 @@ pub enum Verdict {
     TooManyVerifications,
     /// Local verification could not read the chain (503): the route stays closed.
     ChainUnavailable(ChainError),
+    /// Well formed and well signed, but claimed already (replayed, or paid and not delivered).
+    Used(Box<PaidRequest>),
+    /// The ledger could not record the payment (503): refused before anything is forwarded.
+    LedgerUnavailable,
 }
 
 /// The long-lived parts the decision needs.
@@ -53,6 +62,21 @@ pub struct Payments {
     pub metrics: Arc<Metrics>,
     /// Verifications in flight per client IP.
     pub verifications: InFlight<IpAddr>,
+    /// Durable record of every accepted payment, and the background settlement queue.
+    pub settlement: Arc<Settlement>,
+}
+
+impl Payments {
+    /// Payments without a ledger (tests, and `[ledger] enabled = false`).
+    pub fn new(guard: Arc<dyn ReplayGuard>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            guard,
+            clock,
+            metrics,
+            verifications: InFlight::new(),
+            settlement: Arc::new(Settlement::without_ledger()),
+        }
+    }
 }
 
 /// What a request presents to a priced route.
@@ -71,6 +95,7 @@ pub struct Presented<'a> {
 pub async fn decide(
     payments: &Payments,
     snapshot: &Snapshot,
+    route: &Route,
     challenge: &Challenge,
     presented: &Presented<'_>,
 ) -> Verdict {
@@ -98,23 +123,39 @@ pub async fn decide(
     if let Err(e) = exact::check(&auth, &offer.expected, now) {
         return Verdict::Challenge(e.into());
     }
+    let key = PaymentKey {
+        chain_id: Network::parse(&offer.v2.network).map_or(0, |n| n.chain_id),
+        asset: offer.v2.asset.parse().unwrap_or(Address::ZERO),
+        payer: auth.from,
+        nonce: auth.nonce,
+    };
+    // Background settlement, while the payer owes less than the cap; the hold ends with the
+    // payment's settlement.
+    let owed = (route.settle == SettlePolicy::Background && payments.settlement.has_ledger())
+        .then(|| {
+            let debtor = (key.chain_id, key.asset, key.payer);
+            payments
+                .settlement
+                .owed
+                .try_hold(debtor, auth.value, offer.max_unsettled)
+        })
+        .flatten();
     let accepted = Accepted {
-        key: PaymentKey {
-            chain_id: Network::parse(&offer.v2.network).map_or(0, |n| n.chain_id),
-            asset: offer.v2.asset.parse().unwrap_or(Address::ZERO),
-            payer: auth.from,
-            nonce: auth.nonce,
-        },
+        key,
         header: &header,
         offer,
-        auth: &auth,
+        auth,
         requirements,
         now,
+        route,
+        owed,
     };
     // 5-6. A 65-byte signature was checked above; with the chain at hand, nothing is left for the
     // facilitator to verify. Smart-wallet signatures and chains without an RPC go to it.
     match snapshot.chains.get(&accepted.key.chain_id) {
-        Some(chain) if auth.signature.len() == 65 => on_chain(payments, chain, accepted).await,
+        Some(chain) if accepted.auth.signature.len() == 65 => {
+            on_chain(payments, chain, accepted).await
+        }
         _ => with_facilitator(payments, snapshot, presented, accepted).await,
     }
 }
@@ -124,21 +165,25 @@ struct Accepted<'a> {
     key: PaymentKey,
     header: &'a PaymentHeader,
     offer: &'a Offer,
-    auth: &'a ExactAuthorization,
+    auth: ExactAuthorization,
     requirements: serde_json::Value,
     now: u64,
+    route: &'a Route,
+    /// Held when the payment settles in the background.
+    owed: Option<OwedHold>,
 }
 
 impl Accepted<'_> {
-    /// Step 5: claims the payment for single use; concurrent copies lose.
-    async fn claim(&self, payments: &Payments) -> Result<(), Verdict> {
+    /// Step 5: claims the payment for single use; concurrent copies lose (and come back as
+    /// `Used`, for the paid-not-delivered check).
+    async fn claim(self, payments: &Payments) -> Result<Self, Verdict> {
         match payments
             .guard
             .claim(&self.key, self.auth.valid_before, self.now)
             .await
         {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Verdict::Challenge(Rejection::AlreadyUsed)),
+            Ok(true) => Ok(self),
+            Ok(false) => Err(Verdict::Used(self.into_paid(None))),
             Err(e) => Err(Verdict::Unavailable(FacilitatorError::Unreachable(
                 e.to_string(),
             ))),
@@ -146,7 +191,15 @@ impl Accepted<'_> {
     }
 
     fn paid(self, hold: Option<Reservation>) -> Verdict {
-        Verdict::Paid(Box::new(PaidRequest {
+        Verdict::Paid(self.into_paid(hold))
+    }
+
+    fn into_paid(self, hold: Option<Reservation>) -> Box<PaidRequest> {
+        let policy = match (self.route.settle, &self.owed) {
+            (SettlePolicy::Background, None) => SettlePolicy::After,
+            (policy, _) => policy,
+        };
+        Box::new(PaidRequest {
             key: self.key,
             version: self.header.version(),
             payer: self.auth.from.to_checksum(None),
@@ -158,18 +211,30 @@ impl Accepted<'_> {
             valid_before: self.auth.valid_before,
             state: PaymentState::Verified,
             hold: hold.map(Arc::new),
-        }))
+            auth: self.auth,
+            route: self.route.name.clone(),
+            policy,
+            owed: self.owed.map(Arc::new),
+            transaction: None,
+            accepted_ms: crate::clock::unix_millis(),
+        })
     }
 }
 
 /// Step 6, local: nonce unused and balance sufficient on chain (cached, in-flight payments
 /// reserved). No facilitator call.
 async fn on_chain(payments: &Payments, chain: &ChainReader, accepted: Accepted<'_>) -> Verdict {
-    if let Err(v) = accepted.claim(payments).await {
-        return v;
-    }
-    let (auth, asset) = (accepted.auth, accepted.key.asset);
-    match chain.check(asset, auth.from, auth.nonce, auth.value).await {
+    let accepted = match accepted.claim(payments).await {
+        Ok(a) => a,
+        Err(v) => return v,
+    };
+    let (auth, asset) = (&accepted.auth, accepted.key.asset);
+    let verdict = if accepted.owed.is_some() && !chain.known_spent(asset, auth.from, auth.nonce) {
+        chain.check_balance(asset, auth.from, auth.value).await
+    } else {
+        chain.check(asset, auth.from, auth.nonce, auth.value).await
+    };
+    match verdict {
         Ok(ChainVerdict::Payable(hold)) => {
             payments.metrics.payment("verified_local");
             accepted.paid(Some(hold))
@@ -207,9 +272,10 @@ async fn with_facilitator(
         payments.metrics.payment("verify_limited");
         return Verdict::TooManyVerifications;
     };
-    if let Err(v) = accepted.claim(payments).await {
-        return v;
-    }
+    let accepted = match accepted.claim(payments).await {
+        Ok(a) => a,
+        Err(v) => return v,
+    };
     let request = FacilitatorRequest {
         x402_version: accepted.header.version().number(),
         payment_payload: accepted.header.raw(),

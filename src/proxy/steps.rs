@@ -8,13 +8,14 @@ use std::sync::Arc;
 use pingora::proxy::Session;
 
 use super::ctx::{Outcome, RequestCtx};
+use super::deliver::{self, Moment};
 use super::identity::{self, Requester};
 use super::paywall::{self, Verdict};
 use super::request::{Malformed, RequestFacts};
 use super::respond::{self, EXPOSE_HEADERS, Reply};
-use super::settle;
 use super::{Gateway, local};
-use crate::snapshot::{Pricing, Route, SettlePolicy, Snapshot};
+use crate::settlement::Accept;
+use crate::snapshot::{Pricing, Route, Snapshot};
 use crate::x402::challenge::Challenge;
 use crate::x402::reason::Rejection;
 
@@ -70,45 +71,60 @@ impl Gateway {
             resource_url: &facts.resource_url,
             client_ip: facts.limit_ip,
         };
-        let verdict = paywall::decide(&self.payments, snapshot, challenge, &presented).await;
+        let verdict = paywall::decide(&self.payments, snapshot, route, challenge, &presented).await;
+        let verdict = self.record(verdict).await;
         let step = self.answer(verdict, route, challenge, facts, who, ctx);
-        if matches!(step, Step::Forward) && route.settle == SettlePolicy::Before {
-            return self.settle_before(snapshot, challenge, ctx).await;
-        }
-        step
-    }
-
-    /// `settle = "before"`: the money moves first; only then is the request forwarded.
-    async fn settle_before(
-        &self,
-        snapshot: &Snapshot,
-        challenge: &Challenge,
-        ctx: &mut RequestCtx,
-    ) -> Step {
         let Some(paid) = ctx.payment.as_mut() else {
-            return Step::Forward;
+            return step;
         };
-        let version = paid.version;
-        let chain = snapshot.chains.get(&paid.key.chain_id).map(|c| c.as_ref());
-        let outcome = settle::after_origin(
+        // `settle = "before"` settles here; every other policy later.
+        let settled = deliver::settle_at(
             &self.payments,
-            snapshot.settler_for(paid.key.chain_id),
-            chain,
+            snapshot,
             paid,
-            200,
+            Moment::BeforeForward,
+            &mut ctx.outcome,
         )
         .await;
-        match outcome.apply(version, &mut ctx.outcome) {
-            Ok(headers) => {
-                ctx.settled_headers = headers;
-                Step::Forward
-            }
+        match settled {
+            // Its `PAYMENT-RESPONSE` goes out with the origin's answer.
+            Ok(_) => step,
             Err(failure) => Step::Reply(Reply::settle_failure(
                 challenge,
                 &ctx.resource_url,
                 &failure,
-                version,
+                paid.version,
             )),
+        }
+    }
+
+    /// Writes an accepted payment to the ledger before anything is forwarded (refused if it
+    /// cannot be), and turns a replay of a paid-but-undelivered payment into its delivery.
+    async fn record(&self, verdict: Verdict) -> Verdict {
+        let settlement = &self.payments.settlement;
+        match verdict {
+            Verdict::Paid(paid) => match settlement.accept(&paid).await {
+                Ok(Accept::Recorded) => Verdict::Paid(paid),
+                Ok(Accept::Known(state)) => {
+                    tracing::warn!(payer = %paid.payer, "payment already in the ledger as {state}");
+                    Verdict::Challenge(Rejection::AlreadyUsed)
+                }
+                Err(e) => {
+                    tracing::error!(payer = %paid.payer, "ledger write failed, payment refused: {e}");
+                    self.payments.metrics.ledger_write_failures.inc();
+                    let _ = self.payments.guard.release(&paid.key).await;
+                    Verdict::LedgerUnavailable
+                }
+            },
+            Verdict::Used(mut paid) => {
+                if settlement.redeliver(&mut paid).await {
+                    self.payments.metrics.payment("redelivered");
+                    Verdict::Paid(paid)
+                } else {
+                    Verdict::Challenge(Rejection::AlreadyUsed)
+                }
+            }
+            other => other,
         }
     }
 
@@ -167,6 +183,25 @@ impl Gateway {
                     "payments cannot be verified right now; nothing was charged, try again shortly",
                 ))
             }
+            Verdict::LedgerUnavailable => {
+                ctx.outcome = Outcome::Unavailable;
+                let mut reply = Reply::error(
+                    503,
+                    "ledger_unavailable",
+                    "payments cannot be recorded right now; nothing was charged, try again shortly",
+                );
+                reply.headers.push(("Retry-After", "5".into()));
+                Step::Reply(reply)
+            }
+            Verdict::Used(_) => {
+                ctx.outcome = Outcome::Challenged(Rejection::AlreadyUsed.label());
+                Step::Reply(Reply::challenge(
+                    challenge,
+                    &facts.resource_url,
+                    &Rejection::AlreadyUsed,
+                    false,
+                ))
+            }
             Verdict::Unavailable(e) => {
                 ctx.outcome = Outcome::Unavailable;
                 tracing::warn!(route = %route.name, "payment verifier unavailable: {e}");
@@ -195,23 +230,17 @@ impl Gateway {
             .unwrap_or_else(|| session.req_header().uri.path().to_string());
         let local = local::serve(root, &facts.method, &path).await;
         let mut headers = vec![("Content-Type", local.content_type)];
-        if !ctx.settled_headers.is_empty() {
-            // Settled before (`settle = "before"`): the delivery carries that settlement.
-            headers.append(&mut ctx.settled_headers);
-            headers.push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
-        } else if let Some(paid) = ctx.payment.as_mut() {
-            let version = paid.version;
-            let chain = snapshot.chains.get(&paid.key.chain_id).map(|c| c.as_ref());
-            let settler = snapshot.settler_for(paid.key.chain_id);
-            let outcome =
-                settle::after_origin(&self.payments, settler, chain, paid, local.status).await;
-            match outcome.apply(version, &mut ctx.outcome) {
+        if let Some(paid) = ctx.payment.as_mut() {
+            let moment = Moment::Answered(local.status);
+            match deliver::settle_at(&self.payments, snapshot, paid, moment, &mut ctx.outcome).await
+            {
                 Ok(settled) => {
                     headers.extend(settled);
                     headers.push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
                 }
                 Err(failure) => {
                     if let Some(Pricing::Paid(c)) = ctx.route.as_ref().map(|r| &r.pricing) {
+                        let version = paid.version;
                         let reply = Reply::settle_failure(c, &ctx.resource_url, &failure, version);
                         return reply.send(session, facts.is_head).await;
                     }

@@ -45,6 +45,14 @@ impl ReplayGuard for MemoryReplayGuard {
         })
     }
 
+    async fn seed(&self, digest: [u8; 16], expires_at: UnixSecs) -> Result<(), StoreError> {
+        self.claims
+            .entry(digest)
+            .and_modify(|e| *e = (*e).max(expires_at))
+            .or_insert(expires_at);
+        Ok(())
+    }
+
     async fn release(&self, key: &PaymentKey) -> Result<(), StoreError> {
         self.claims.remove(&key.digest());
         Ok(())

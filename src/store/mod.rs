@@ -55,6 +55,8 @@ pub trait ReplayGuard: Send + Sync {
         expires_at: UnixSecs,
         now: UnixSecs,
     ) -> Result<bool, StoreError>;
+    /// Restores a claim by its key's digest (from the ledger, at start-up).
+    async fn seed(&self, digest: [u8; 16], expires_at: UnixSecs) -> Result<(), StoreError>;
     /// Gives a claim back (the payment was not charged: invalid, origin error, settlement refused).
     async fn release(&self, key: &PaymentKey) -> Result<(), StoreError>;
     /// Forgets claims that expired before `now`; returns how many.

@@ -30,6 +30,8 @@ pub struct Offer {
     pub expected: Expected,
     /// Decimals of the asset, for showing amounts to people.
     pub decimals: u8,
+    /// The most one payer may owe unsettled in this asset (`settle = "background"`).
+    pub max_unsettled: U256,
 }
 
 /// `error` of the v2 challenge when no payment was sent (the official servers' text).
@@ -270,6 +272,7 @@ fn offer(option: &PaymentOption) -> Offer {
             ),
         },
         decimals: option.asset.decimals,
+        max_unsettled: U256::from(option.max_unsettled_atomic),
     }
 }
 

@@ -63,12 +63,11 @@ async fn setup(valid_before: u64) -> (Payments, PaidRequest) {
         nonce: B256::repeat_byte(3),
     };
     assert!(guard.claim(&key, valid_before, NOW).await.unwrap());
-    let payments = Payments {
+    let payments = Payments::new(
         guard,
-        clock: Arc::new(FixedClock(NOW)),
-        metrics: Arc::new(Metrics::new().unwrap()),
-        verifications: crate::store::InFlight::new(),
-    };
+        Arc::new(FixedClock(NOW)),
+        Arc::new(Metrics::new().unwrap()),
+    );
     let paid = PaidRequest {
         key,
         version: Version::V2,
@@ -81,6 +80,20 @@ async fn setup(valid_before: u64) -> (Payments, PaidRequest) {
         valid_before,
         state: PaymentState::Verified,
         hold: None,
+        auth: crate::evm::ExactAuthorization {
+            from: Address::repeat_byte(2),
+            to: Address::repeat_byte(4),
+            value: alloy_primitives::U256::from(1000),
+            valid_after: 0,
+            valid_before,
+            nonce: B256::repeat_byte(3),
+            signature: vec![0; 65],
+        },
+        route: "test".into(),
+        policy: crate::snapshot::SettlePolicy::After,
+        owed: None,
+        transaction: None,
+        accepted_ms: 0,
     };
     (payments, paid)
 }

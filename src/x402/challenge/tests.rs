@@ -13,6 +13,7 @@ fn options() -> Vec<PaymentOption> {
             pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into(),
             amount_atomic: 1000,
             max_timeout_secs: 300,
+            max_unsettled_atomic: 1_000_000,
         },
         PaymentOption {
             asset: known_asset(42161, "USDC").unwrap(),
@@ -20,6 +21,7 @@ fn options() -> Vec<PaymentOption> {
             pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".into(),
             amount_atomic: 1000,
             max_timeout_secs: 300,
+            max_unsettled_atomic: 1_000_000,
         },
     ]
 }

@@ -1,0 +1,293 @@
+//! The durable payment ledger: one row per accepted payment and where it stands
+//! ([`State`]), written before the gateway acts on it, so a restart resumes owed settlements
+//! and keeps refusing replays.
+//!
+//! **Why SQLite.** In WAL mode the `x402-gateway ledger` CLI reads the file while the gateway
+//! writes it (redb, the embedded alternative, holds an exclusive lock), and the schema and
+//! queries are plain SQL that carry over to the shared PostgreSQL backend planned next.
+//!
+//! **Durability.** `journal_mode=WAL`, `synchronous=FULL`: a write's future resolves `Ok` only
+//! after its COMMIT is on disk. One writer thread owns the write connection and commits groups
+//! of queued writes together (one fsync for many payments); reads use their own read-only
+//! connection.
+//!
+//! | file | role |
+//! |---|---|
+//! | `state.rs` | [`State`] and the state machine's edges |
+//! | `record.rs` | [`Record`], [`Inserted`], [`Moved`], [`Filter`], [`Summary`] |
+//! | `error.rs` | [`LedgerError`] |
+//! | `schema.rs` | table, indexes, pragmas, row mapping |
+//! | `writer.rs` | the writer thread and group commit |
+//! | `reader.rs` | [`LedgerReader`]: the read API |
+//! | `export.rs` | CSV and JSON export |
+//! | `time.rs` | RFC 3339 formatting and parsing |
+
+mod error;
+pub mod export;
+mod reader;
+mod record;
+mod schema;
+mod state;
+pub mod time;
+mod writer;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+pub use error::LedgerError;
+pub use reader::LedgerReader;
+pub use record::{Filter, Inserted, Move, Moved, Record, Summary};
+pub use state::{State, UnknownState};
+
+use writer::{Command, MoveRequest, TransitionReply, WriterConfig};
+
+/// The default largest group of writes committed together.
+pub const DEFAULT_MAX_BATCH: usize = 512;
+
+/// How to open a [`Ledger`].
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    /// The database file (created if missing, with its `-wal` and `-shm` files beside it).
+    pub path: PathBuf,
+    /// Commit queued writes together (one fsync for the group). Off: one transaction per write.
+    pub group_commit: bool,
+    /// The most writes in one group.
+    pub max_batch: usize,
+    /// A cap on the database file: writes past it fail with [`LedgerError::Full`].
+    pub max_size_bytes: Option<u64>,
+    /// Unix milliseconds stamped as `updated_ms` by transitions.
+    pub clock_ms: fn() -> u64,
+}
+
+impl LedgerOptions {
+    /// Group commit on, batches of [`DEFAULT_MAX_BATCH`], no size cap, the system clock.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        LedgerOptions {
+            path: path.into(),
+            group_commit: true,
+            max_batch: DEFAULT_MAX_BATCH,
+            max_size_bytes: None,
+            clock_ms: system_clock_ms,
+        }
+    }
+}
+
+/// The system's Unix time in milliseconds.
+#[allow(clippy::disallowed_methods)] // the ledger's stamp of `updated_ms`; tests set `clock_ms`
+pub fn system_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// The payment ledger: the write API (async, `Ok` once durable) and the read API (sync).
+/// Clones share one writer thread; it stops, after finishing every queued write, when the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` only while dropping.
+    commands: Option<mpsc::Sender<Command>>,
+    writer: Option<JoinHandle<()>>,
+    reader: LedgerReader,
+    commits: Arc<AtomicU64>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.commands.take(); // closes the channel: the writer drains it and returns
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("payment ledger writer thread panicked");
+        }
+    }
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("commits", &self.commits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Opens (creating if missing) the ledger at `options.path` and starts its writer thread.
+    pub fn open(options: LedgerOptions) -> Result<Ledger, LedgerError> {
+        let conn = schema::open_writer(&options.path, options.max_size_bytes)?;
+        let reader = LedgerReader::open(&options.path)?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let config = WriterConfig {
+            group_commit: options.group_commit,
+            max_batch: options.max_batch,
+            clock_ms: options.clock_ms,
+            commits: Arc::clone(&commits),
+        };
+        let (commands, queue) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("ledger-writer".to_owned())
+            .spawn(move || writer::run(conn, queue, config))
+            .map_err(|error| LedgerError::Io(format!("cannot start the writer thread: {error}")))?;
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                commands: Some(commands),
+                writer: Some(writer),
+                reader,
+                commits,
+            }),
+        })
+    }
+
+    /// Opens an existing ledger for reading only (the CLI, while a gateway runs).
+    pub fn open_read_only(path: &Path) -> Result<LedgerReader, LedgerError> {
+        LedgerReader::open(path)
+    }
+
+    /// The read API.
+    pub fn reader(&self) -> &LedgerReader {
+        &self.inner.reader
+    }
+
+    /// How many transactions the writer has committed (each one fsync).
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, command: Command) -> Result<(), LedgerError> {
+        let commands = self.inner.commands.as_ref().ok_or(LedgerError::Closed)?;
+        commands.send(command).map_err(|_| LedgerError::Closed)
+    }
+
+    /// Writes `record` unless its id is present (then `Exists(state)`, the row untouched).
+    /// Dropping the future does not cancel the write.
+    pub async fn insert(&self, record: Record) -> Result<Inserted, LedgerError> {
+        self.insert_command(record, false).await
+    }
+
+    /// Like [`Ledger::insert`], but a `released` row with the same id (never charged) is replaced
+    /// by `record` and the answer is `New`.
+    pub async fn insert_or_reuse_released(&self, record: Record) -> Result<Inserted, LedgerError> {
+        self.insert_command(record, true).await
+    }
+
+    async fn insert_command(
+        &self,
+        record: Record,
+        reuse_released: bool,
+    ) -> Result<Inserted, LedgerError> {
+        record.validate()?;
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Insert {
+            record,
+            reuse_released,
+            reply,
+        })?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Moves the row `id` to `to` if the machine allows it from its current state (read in the
+    /// same transaction). `transaction` and `reason` replace the stored ones when `Some`.
+    /// Entering `settling` counts an attempt. Sets `updated_ms`.
+    pub async fn transition(
+        &self,
+        id: &str,
+        to: State,
+        transaction: Option<String>,
+        reason: Option<String>,
+    ) -> Result<Moved, LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Transition {
+            moves: vec![MoveRequest {
+                id: id.to_owned(),
+                to,
+                transaction,
+                reason,
+            }],
+            reply: TransitionReply::One(reply),
+        })?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Several transitions in one command (one answer per move, in order): a settled batch.
+    pub async fn transition_many(&self, moves: Vec<Move>) -> Result<Vec<Moved>, LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Transition {
+            moves: move_requests(moves),
+            reply: TransitionReply::Many(reply),
+        })?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Queues a transition without waiting for it; a failure or refusal is logged.
+    pub fn transition_later(
+        &self,
+        id: &str,
+        to: State,
+        transaction: Option<String>,
+        reason: Option<String>,
+    ) {
+        let command = Command::Transition {
+            moves: vec![MoveRequest {
+                id: id.to_owned(),
+                to,
+                transaction,
+                reason,
+            }],
+            reply: TransitionReply::Logged,
+        };
+        if let Err(error) = self.send(command) {
+            tracing::error!(%error, %to, "payment ledger transition not queued");
+        }
+    }
+
+    /// See [`LedgerReader::open_records`].
+    pub fn open_records(&self) -> Result<Vec<Record>, LedgerError> {
+        self.reader().open_records()
+    }
+
+    /// See [`LedgerReader::live_ids`].
+    pub fn live_ids(&self, now_secs: u64) -> Result<Vec<(String, u64)>, LedgerError> {
+        self.reader().live_ids(now_secs)
+    }
+
+    /// See [`LedgerReader::get`].
+    pub fn get(&self, id: &str) -> Result<Option<Record>, LedgerError> {
+        self.reader().get(id)
+    }
+
+    /// See [`LedgerReader::query`].
+    pub fn query(&self, filter: &Filter) -> Result<Vec<Record>, LedgerError> {
+        self.reader().query(filter)
+    }
+
+    /// See [`LedgerReader::summary`].
+    pub fn summary(&self) -> Result<Summary, LedgerError> {
+        self.reader().summary()
+    }
+}
+
+fn move_requests(moves: Vec<Move>) -> Vec<MoveRequest> {
+    moves
+        .into_iter()
+        .map(|(id, to, transaction, reason)| MoveRequest {
+            id,
+            to,
+            transaction,
+            reason,
+        })
+        .collect()
+}

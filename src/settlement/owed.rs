@@ -1,0 +1,147 @@
+//! What each payer owes in payments delivered but not settled yet (`settle = "background"`), and
+//! the cap on it: a payer may run up at most the offer's `max_unsettled` before their payments
+//! settle as `after`. A payer whose background settlement failed (a used nonce, an empty
+//! balance) is *flagged*: for an hour every payment of theirs settles as `after`, so a cheat
+//! gains at most one cap's worth.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{Address, U256};
+use dashmap::DashMap;
+use moka::sync::Cache;
+
+/// (chain id, token, payer).
+pub type Debtor = (u64, Address, Address);
+
+/// How long a payer whose settlement failed gets no credit.
+const FLAGGED_FOR: Duration = Duration::from_secs(3600);
+
+/// Unsettled value per payer.
+pub struct Owed {
+    owed: DashMap<Debtor, U256>,
+    flagged: Cache<Address, ()>,
+}
+
+impl Default for Owed {
+    fn default() -> Self {
+        Self {
+            owed: DashMap::new(),
+            flagged: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(FLAGGED_FOR)
+                .build(),
+        }
+    }
+}
+
+/// One payment's value counted against its payer until it is settled (or given up).
+#[derive(Debug)]
+pub struct OwedHold {
+    owed: Arc<Owed>,
+    debtor: Debtor,
+    value: U256,
+}
+
+impl std::fmt::Debug for Owed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Owed({} payers)", self.owed.len())
+    }
+}
+
+impl Drop for OwedHold {
+    fn drop(&mut self) {
+        self.owed.owed.remove_if_mut(&self.debtor, |_, v| {
+            *v = v.saturating_sub(self.value);
+            v.is_zero()
+        });
+    }
+}
+
+impl Owed {
+    /// Counts `value` against `debtor` if the total stays within `cap`, atomically per payer.
+    pub fn try_hold(self: &Arc<Self>, debtor: Debtor, value: U256, cap: U256) -> Option<OwedHold> {
+        if self.flagged.contains_key(&debtor.2) {
+            return None;
+        }
+        let mut owed = self.owed.entry(debtor).or_insert(U256::ZERO);
+        if owed.saturating_add(value) > cap {
+            let empty = owed.is_zero();
+            drop(owed);
+            if empty {
+                self.owed.remove_if(&debtor, |_, v| v.is_zero());
+            }
+            return None;
+        }
+        *owed += value;
+        drop(owed);
+        Some(OwedHold {
+            owed: self.clone(),
+            debtor,
+            value,
+        })
+    }
+
+    /// Counts `value` whatever the cap (a payment recovered from the ledger is owed already).
+    pub fn hold(self: &Arc<Self>, debtor: Debtor, value: U256) -> OwedHold {
+        *self.owed.entry(debtor).or_insert(U256::ZERO) += value;
+        OwedHold {
+            owed: self.clone(),
+            debtor,
+            value,
+        }
+    }
+
+    /// A settlement of this payer failed: no more credit for a while.
+    pub fn flag(&self, payer: Address) {
+        self.flagged.insert(payer, ());
+    }
+
+    /// The unsettled value of every payer together, in atomic units (for metrics).
+    pub fn total(&self) -> U256 {
+        self.owed
+            .iter()
+            .fold(U256::ZERO, |sum, e| sum.saturating_add(*e.value()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debtor(payer: u8) -> Debtor {
+        (84532, Address::repeat_byte(1), Address::repeat_byte(payer))
+    }
+
+    #[test]
+    fn a_payer_owes_at_most_the_cap() {
+        let owed = Arc::new(Owed::default());
+        let cap = U256::from(2500);
+        let a = owed
+            .try_hold(debtor(2), U256::from(1000), cap)
+            .expect("fits");
+        let _b = owed
+            .try_hold(debtor(2), U256::from(1000), cap)
+            .expect("fits");
+        assert!(owed.try_hold(debtor(2), U256::from(1000), cap).is_none());
+        assert!(
+            owed.try_hold(debtor(3), U256::from(1000), cap).is_some(),
+            "another payer has their own cap"
+        );
+        drop(a);
+        assert!(owed.try_hold(debtor(2), U256::from(1000), cap).is_some());
+    }
+
+    #[test]
+    fn a_flagged_payer_gets_no_credit_and_holds_end_with_their_payment() {
+        let owed = Arc::new(Owed::default());
+        let cap = U256::from(10_000);
+        let h = owed.hold(debtor(2), U256::from(700));
+        assert_eq!(owed.total(), U256::from(700));
+        drop(h);
+        assert_eq!(owed.total(), U256::ZERO);
+        assert!(owed.owed.is_empty(), "no empty entries left behind");
+        owed.flag(Address::repeat_byte(2));
+        assert!(owed.try_hold(debtor(2), U256::from(1), cap).is_none());
+    }
+}

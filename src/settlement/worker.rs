@@ -1,0 +1,355 @@
+//! The background settlement worker: takes delivered `background` payments from the queue,
+//! groups them per (chain, token), and settles each group: one Multicall3 transaction for up to
+//! `batch_max` of them when the gateway settles on chain itself, else one facilitator `/settle`
+//! each (concurrently). Every step is written to the ledger first (`settling` before anything
+//! is sent), so a restart knows what may be out.
+//!
+//! An outcome that is not known (no receipt in time, the facilitator's answer lost) goes back to
+//! the queue marked to ask the chain first; nothing is sent again for a payment the chain shows
+//! spent. A payment refused on chain (nonce used elsewhere, balance gone) is `failed` and its
+//! payer flagged (no more credit); one spent by someone else still paid us (the recipient is
+//! signed) and counts as settled. A payment not settled by its `validBefore` can never be: it
+//! ends `failed` (`expired`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::Address;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::{Job, Settlement};
+use crate::admin::Metrics;
+use crate::clock::{Clock, unix_millis};
+use crate::config::reload::LiveConfig;
+use crate::evm::batch::BatchOutcome;
+use crate::facilitator::FacilitatorError;
+use crate::ledger::{Move, Moved, State};
+use crate::snapshot::Snapshot;
+use crate::store::ReplayGuard;
+use crate::x402::settlement::FacilitatorRequest;
+
+/// Payments settled through a facilitator at once, per group.
+const FACILITATOR_CONCURRENCY: usize = 32;
+/// How long a payment whose settlement could not be sent waits before the next try.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// (chain id, token).
+type Group = (u64, Address);
+
+/// The worker, as a Pingora background service.
+pub struct Worker {
+    pub settlement: Arc<Settlement>,
+    pub jobs: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
+    pub config: Arc<LiveConfig>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub guard: Arc<dyn ReplayGuard>,
+}
+
+#[async_trait]
+impl BackgroundService for Worker {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(mut jobs) = self.jobs.lock().ok().and_then(|mut j| j.take()) else {
+            return;
+        };
+        let snapshot = self.config.snapshot();
+        match super::recover::resume(&self.settlement, self.guard.as_ref(), &snapshot).await {
+            Ok(r) if r != Default::default() => tracing::info!(
+                resumed = r.resumed,
+                released = r.released,
+                paid_not_delivered = r.paid_not_delivered,
+                "ledger recovered"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!("ledger recovery failed: {e}"),
+        }
+        let mut waiting: BTreeMap<Group, (Instant, Vec<Job>)> = BTreeMap::new();
+        let mut running = JoinSet::new();
+        loop {
+            let deadline = waiting
+                .iter()
+                .map(|(g, (since, _))| *since + self.limits(g).1)
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                job = jobs.recv() => match job {
+                    Some(job) => self.hold(&mut waiting, job),
+                    None => return,
+                },
+                _ = sleep => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+            while let Ok(job) = jobs.try_recv() {
+                self.hold(&mut waiting, job);
+            }
+            self.metrics
+                .settlements_pending
+                .set(pending(&waiting) as i64 + running.len() as i64);
+            let due: Vec<Group> = waiting
+                .iter()
+                .filter(|(g, (since, list))| {
+                    let (max, wait) = self.limits(g);
+                    list.len() >= max || since.elapsed() >= wait
+                })
+                .map(|(g, _)| *g)
+                .collect();
+            for group in due {
+                let Some((_, mut list)) = waiting.remove(&group) else {
+                    continue;
+                };
+                let max = self.limits(&group).0;
+                while !list.is_empty() {
+                    let rest = list.split_off(list.len().min(max));
+                    let batch = std::mem::replace(&mut list, rest);
+                    let run = Run {
+                        settlement: self.settlement.clone(),
+                        snapshot: self.config.snapshot(),
+                        clock: self.clock.clone(),
+                        metrics: self.metrics.clone(),
+                    };
+                    running.spawn(async move { run.settle(group, batch).await });
+                }
+            }
+        }
+    }
+}
+
+impl Worker {
+    fn hold(&self, waiting: &mut BTreeMap<Group, (Instant, Vec<Job>)>, job: Job) {
+        let group = (job.paid.key.chain_id, job.paid.key.asset);
+        waiting
+            .entry(group)
+            .or_insert_with(|| (Instant::now(), Vec::new()))
+            .1
+            .push(job);
+    }
+
+    /// (most per settlement, longest wait) for a group.
+    fn limits(&self, group: &Group) -> (usize, Duration) {
+        let snapshot = self.config.snapshot();
+        match snapshot.onchain.get(&group.0) {
+            Some(s) => (s.settings().batch_max, s.settings().batch_wait),
+            None => (FACILITATOR_CONCURRENCY, Duration::ZERO),
+        }
+    }
+}
+
+fn pending(waiting: &BTreeMap<Group, (Instant, Vec<Job>)>) -> usize {
+    waiting.values().map(|(_, l)| l.len()).sum()
+}
+
+/// One settlement run over a group's batch.
+struct Run {
+    settlement: Arc<Settlement>,
+    snapshot: Arc<Snapshot>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+}
+
+/// What became of one job.
+enum Fate {
+    Settled(Option<String>),
+    Failed(String),
+    /// Nothing was sent: try again later.
+    NotSent,
+    /// Something may be out: ask the chain before anything else.
+    Unknown,
+}
+
+impl Run {
+    async fn settle(self, group: Group, jobs: Vec<Job>) {
+        let Some(ledger) = self.settlement.ledger().cloned() else {
+            return;
+        };
+        // `settling` is durable before anything is sent.
+        let moves: Vec<Move> = jobs
+            .iter()
+            .map(|j| (j.paid.ledger_id(), State::Settling, None, None))
+            .collect();
+        let moved = match ledger.transition_many(moves).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!("ledger write failed, settlements postponed: {e}");
+                return self.retry_all(jobs, false);
+            }
+        };
+        let mut live = Vec::new();
+        for (job, m) in jobs.into_iter().zip(moved) {
+            match m {
+                Moved::Done => live.push(job),
+                // Left `settling` by a crash or an unknown outcome: the chain is asked first.
+                Moved::Refused(State::Settling) if job.check_chain_first => live.push(job),
+                other => {
+                    tracing::warn!(payer = %job.paid.payer, ?other, "not settling a payment the ledger does not hold as owed")
+                }
+            }
+        }
+        let mut fates = Vec::with_capacity(live.len());
+        let mut to_send = Vec::new();
+        for job in live {
+            match self.known_on_chain(&job).await {
+                Some(fate) => fates.push((job, fate)),
+                None => to_send.push(job),
+            }
+        }
+        if !to_send.is_empty() {
+            self.metrics.settle_batch_size.observe(to_send.len() as f64);
+            fates.extend(self.send(group, to_send).await);
+        }
+        self.record(fates).await;
+    }
+
+    /// For a job that may have been sent already, or is past its window: the chain's answer.
+    async fn known_on_chain(&self, job: &Job) -> Option<Fate> {
+        let expired = self.clock.now_secs() >= job.paid.valid_before;
+        if !job.check_chain_first && !expired {
+            return None;
+        }
+        let chain = self.snapshot.chains.get(&job.paid.key.chain_id)?;
+        let k = &job.paid.key;
+        match chain.is_spent(k.asset, k.payer, k.nonce).await {
+            Ok(true) => Some(Fate::Settled(job.paid.transaction.clone())),
+            Ok(false) if expired => Some(Fate::Failed("expired".into())),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!("chain unreadable while reconciling a settlement: {e}");
+                Some(Fate::Unknown)
+            }
+        }
+    }
+
+    async fn send(&self, group: Group, jobs: Vec<Job>) -> Vec<(Job, Fate)> {
+        if let Some(settler) = self.snapshot.onchain.get(&group.0) {
+            let auths: Vec<_> = jobs.iter().map(|j| &j.paid.auth).collect();
+            let outcomes = settler.settle_batch(group.1, &auths).await;
+            return match outcomes {
+                Ok(outcomes) => {
+                    let mut out = Vec::with_capacity(jobs.len());
+                    for (job, o) in jobs.into_iter().zip(outcomes) {
+                        let fate = match o {
+                            BatchOutcome::Settled(tx) => Fate::Settled(Some(tx)),
+                            BatchOutcome::Refused => self.refused(&job).await,
+                            BatchOutcome::Unknown => Fate::Unknown,
+                        };
+                        out.push((job, fate));
+                    }
+                    out
+                }
+                Err(e) => {
+                    tracing::warn!("batch settlement not sent: {e}");
+                    jobs.into_iter().map(|j| (j, Fate::NotSent)).collect()
+                }
+            };
+        }
+        let mut set = JoinSet::new();
+        for job in jobs {
+            let settler = self.snapshot.settler.clone();
+            set.spawn(async move {
+                let request = FacilitatorRequest {
+                    x402_version: job.paid.version.number(),
+                    payment_payload: &job.paid.payload,
+                    payment_requirements: &job.paid.requirements,
+                };
+                let fate = match settler.settle(&request).await {
+                    Ok(r) if r.success => {
+                        Fate::Settled(Some(r.transaction).filter(|t| !t.is_empty()))
+                    }
+                    Ok(r) if r.is_pending() => Fate::Unknown,
+                    Ok(r) => Fate::Failed(r.error_reason.unwrap_or_else(|| "settle_failed".into())),
+                    Err(FacilitatorError::Unreachable(e)) => {
+                        tracing::warn!("settlement not sent: {e}");
+                        Fate::NotSent
+                    }
+                    Err(e) => {
+                        tracing::warn!("settlement outcome unknown: {e}");
+                        Fate::Unknown
+                    }
+                };
+                (job, fate)
+            });
+        }
+        set.join_all().await
+    }
+
+    /// A call that would fail or failed: spent by someone else still paid us; else refused.
+    async fn refused(&self, job: &Job) -> Fate {
+        let k = &job.paid.key;
+        match self.snapshot.chains.get(&k.chain_id) {
+            Some(chain) => match chain.is_spent(k.asset, k.payer, k.nonce).await {
+                Ok(true) => Fate::Settled(None),
+                Ok(false) => Fate::Failed("invalid_exact_evm_transaction_failed".into()),
+                Err(_) => Fate::Unknown,
+            },
+            None => Fate::Failed("invalid_exact_evm_transaction_failed".into()),
+        }
+    }
+
+    /// Writes the final states; sends the rest back to the queue.
+    async fn record(&self, fates: Vec<(Job, Fate)>) {
+        let Some(ledger) = self.settlement.ledger() else {
+            return;
+        };
+        let now = unix_millis();
+        let mut moves = Vec::new();
+        let mut again = Vec::new();
+        for (job, fate) in fates {
+            let id = job.paid.ledger_id();
+            match fate {
+                Fate::Settled(tx) => {
+                    let seconds = now.saturating_sub(job.paid.accepted_ms) as f64 / 1000.0;
+                    self.metrics.settle_seconds.observe(seconds);
+                    self.metrics.payment("settled");
+                    moves.push((id, State::Settled, tx, None));
+                }
+                Fate::Failed(reason) => {
+                    tracing::warn!(payer = %job.paid.payer, %reason, "background settlement failed");
+                    self.settlement.owed.flag(job.paid.key.payer);
+                    self.metrics
+                        .settle_failures
+                        .with_label_values(&[&reason])
+                        .inc();
+                    moves.push((id, State::Failed, None, Some(reason)));
+                }
+                Fate::NotSent => {
+                    moves.push((id, State::Forwarded, None, None));
+                    again.push((job, false));
+                }
+                Fate::Unknown => again.push((job, true)),
+            }
+        }
+        if let Err(e) = ledger.transition_many(moves).await {
+            tracing::error!("ledger write failed after settling: {e}");
+        }
+        for (mut job, check) in again {
+            job.check_chain_first |= check;
+            self.retry(job);
+        }
+    }
+
+    fn retry_all(&self, jobs: Vec<Job>, check: bool) {
+        for mut job in jobs {
+            job.check_chain_first |= check;
+            self.retry(job);
+        }
+    }
+
+    /// Back to the queue after a pause (the payment's holds stay with it).
+    fn retry(&self, job: Job) {
+        let settlement = self.settlement.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RETRY_AFTER).await;
+            settlement.requeue(job);
+        });
+    }
+}
