@@ -1,8 +1,10 @@
-//! The command line: `x402-gateway [run] --config FILE` and `x402-gateway check FILE`.
+//! The command line: `x402-gateway [run] --config FILE`, `x402-gateway check FILE` and
+//! `x402-gateway ledger list|export`.
 //!
 //! The only place that uses `anyhow`: errors here end the process with a message.
 
 mod check;
+mod ledger;
 mod run;
 
 use std::path::PathBuf;
@@ -29,6 +31,8 @@ enum Command {
         /// The file to check (default: --config).
         file: Option<PathBuf>,
     },
+    /// List or export the payment ledger (read-only: works while the gateway runs).
+    Ledger(ledger::LedgerArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -43,5 +47,12 @@ pub fn main() -> i32 {
             }
         },
         Command::Check { file } => check::check(file.as_deref().unwrap_or(&cli.config)),
+        Command::Ledger(args) => match ledger::run(&args, &cli.config) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("x402-gateway: {e:#}");
+                1
+            }
+        },
     }
 }

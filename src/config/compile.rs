@@ -207,7 +207,10 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             ledger: toml.ledger.enabled.then(|| LedgerSettings {
                 path: base.join(&toml.ledger.path),
                 group_commit: toml.ledger.group_commit,
-                max_size_bytes: toml.ledger.max_size_mb.map(|mb| mb.saturating_mul(1 << 20)),
+                max_size_bytes: toml
+                    .ledger
+                    .max_size_mb
+                    .map(|mb| (mb.max(0.0) * f64::from(1u32 << 20)) as u64),
             }),
         },
         warnings,

@@ -36,3 +36,6 @@ pub fn load(path: &Path, ctx: &CompileContext<'_>) -> Result<Compiled, ConfigErr
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
+
+/// `[ledger].path` when the file does not say.
+pub const DEFAULT_LEDGER_PATH: &str = "x402-ledger.sqlite";

@@ -150,7 +150,7 @@ pub struct LedgerToml {
     /// Refuse payments (503, nothing forwarded) once the file reaches this many MiB. Default: no
     /// limit.
     #[serde(default)]
-    pub max_size_mb: Option<u64>,
+    pub max_size_mb: Option<f64>,
 }
 
 impl Default for LedgerToml {
@@ -165,7 +165,7 @@ impl Default for LedgerToml {
 }
 
 fn default_ledger_path() -> String {
-    "x402-ledger.sqlite".into()
+    super::DEFAULT_LEDGER_PATH.into()
 }
 
 /// `[admin]`: health, status and metrics. Keep it on loopback.

@@ -56,20 +56,35 @@ impl OnchainSettler {
             .call(probe)
             .await
             .map_err(|e| FacilitatorError::Unreachable(format!("batch simulation: {e}")))?;
-        let would_succeed = decode_success_flags(&answer, calls.len()).ok_or_else(|| {
+        let results = decode_results(&answer, calls.len()).ok_or_else(|| {
             FacilitatorError::Unreachable("batch simulation answered garbage".into())
         })?;
+        for (i, (ok, data)) in results.iter().enumerate() {
+            if !ok {
+                tracing::info!(payer = %auths[i].from, "authorization would fail: {}", revert_reason(data));
+            }
+        }
+        let would_succeed: Vec<bool> = results.iter().map(|(ok, _)| *ok).collect();
         let mut outcomes = vec![BatchOutcome::Refused; auths.len()];
         let live: Vec<usize> = (0..auths.len()).filter(|&i| would_succeed[i]).collect();
         if live.is_empty() {
             return Ok(outcomes);
         }
-        // 2.
+        // 2. Gas is estimated with failures *not* allowed: with them allowed, the estimate is the
+        // least gas at which the batch does not revert, which starves the calls inside it.
         let gas_price = self.gas_price_under_ceiling().await?;
         let live_calls: Vec<Bytes> = live.iter().map(|&i| calls[i].clone()).collect();
+        let strict = TransactionRequest::default()
+            .with_to(self.multicall())
+            .with_input(aggregate3_with(token, &live_calls, false));
+        let gas = match provider.estimate_gas(strict).await {
+            Ok(g) => g.saturating_mul(6) / 5 + 20_000,
+            Err(_) => PER_CALL_GAS * live_calls.len() as u64 + 50_000,
+        };
         let tx = TransactionRequest::default()
             .with_to(self.multicall())
             .with_input(aggregate3(token, &live_calls))
+            .with_gas_limit(gas)
             .with_gas_price(gas_price);
         let pending = provider
             .send_transaction(tx)
@@ -118,9 +133,17 @@ fn authorization_used_topic() -> B256 {
     keccak256("AuthorizationUsed(address,bytes32)")
 }
 
+/// Gas for one `transferWithAuthorization` when the estimate is not to be had (it costs about
+/// 60k with cold storage).
+const PER_CALL_GAS: u64 = 100_000;
+
 /// `aggregate3((address target, bool allowFailure, bytes callData)[])` calldata, every call to
 /// `target` with failure allowed.
 pub fn aggregate3(target: Address, calls: &[Bytes]) -> Bytes {
+    aggregate3_with(target, calls, true)
+}
+
+fn aggregate3_with(target: Address, calls: &[Bytes], allow_failure: bool) -> Bytes {
     let mut out = selector("aggregate3((address,bool,bytes)[])").to_vec();
     let n = calls.len();
     out.extend_from_slice(&u256_word(32)); // offset of the array
@@ -134,7 +157,7 @@ pub fn aggregate3(target: Address, calls: &[Bytes]) -> Bytes {
     }
     for call in calls {
         out.extend_from_slice(&word(target.as_slice()));
-        out.extend_from_slice(&u256_word(1)); // allowFailure
+        out.extend_from_slice(&u256_word(usize::from(allow_failure)));
         out.extend_from_slice(&u256_word(3 * 32)); // offset of callData within the tuple
         out.extend_from_slice(&u256_word(call.len()));
         out.extend_from_slice(call);
@@ -143,8 +166,25 @@ pub fn aggregate3(target: Address, calls: &[Bytes]) -> Bytes {
     Bytes::from(out)
 }
 
+/// The `Error(string)` text of a revert, or its hex.
+fn revert_reason(data: &[u8]) -> String {
+    let text = (data.len() >= 68 && data[..4] == [0x08, 0xc3, 0x79, 0xa0])
+        .then(|| {
+            let len = usize::try_from(U256::from_be_slice(&data[36..68])).ok()?;
+            let bytes = data.get(68..68usize.checked_add(len)?)?;
+            String::from_utf8(bytes.to_vec()).ok()
+        })
+        .flatten();
+    text.unwrap_or_else(|| format!("0x{}", alloy_primitives::hex::encode(data)))
+}
+
 /// The `success` flags of an `aggregate3` answer (`(bool success, bytes returnData)[]`).
 pub fn decode_success_flags(data: &[u8], expected: usize) -> Option<Vec<bool>> {
+    decode_results(data, expected).map(|r| r.into_iter().map(|(ok, _)| ok).collect())
+}
+
+/// Each call's (success, returnData) of an `aggregate3` answer.
+fn decode_results(data: &[u8], expected: usize) -> Option<Vec<(bool, Vec<u8>)>> {
     let read = |at: usize| -> Option<usize> {
         let w = data.get(at..at.checked_add(32)?)?;
         let v = U256::from_be_slice(w);
@@ -159,7 +199,11 @@ pub fn decode_success_flags(data: &[u8], expected: usize) -> Option<Vec<bool>> {
     (0..n)
         .map(|i| {
             let tuple = base.checked_add(read(base + 32 * i)?)?;
-            read(tuple).map(|flag| flag == 1)
+            let ok = read(tuple)? == 1;
+            let bytes = tuple.checked_add(read(tuple + 32)?)?;
+            let len = read(bytes)?;
+            let body = data.get(bytes + 32..(bytes + 32).checked_add(len)?)?;
+            Some((ok, body.to_vec()))
         })
         .collect()
 }

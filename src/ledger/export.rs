@@ -1,9 +1,10 @@
-//! Export of records for accounting: CSV (RFC 4180, without payloads) and JSON (everything).
+//! Export of records: CSV for accounting (RFC 4180, without payloads), JSON (everything), and
+//! the aligned text table of `x402-gateway ledger list`.
 
 use std::io::{self, Write};
 
 use super::record::Record;
-use super::time::format_rfc3339_ms;
+use super::time::{format_rfc3339_ms, format_rfc3339_secs};
 
 /// The CSV header, in column order.
 pub const CSV_COLUMNS: [&str; 14] = [
@@ -92,6 +93,71 @@ pub fn write_json(records: &[Record], out: &mut impl Write) -> io::Result<()> {
     out.flush()
 }
 
+/// Control characters would let a stored field drive the terminal: shown as `?`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Prints `records` as left-aligned columns (amount right-aligned), one line each.
+pub fn write_table(records: &[Record], out: &mut impl Write) -> io::Result<()> {
+    const HEADER: [&str; 7] = [
+        "ID",
+        "CREATED",
+        "STATE",
+        "ROUTE",
+        "PAYER",
+        "AMOUNT",
+        "TRANSACTION",
+    ];
+    const AMOUNT: usize = 5;
+    let rows: Vec<[String; 7]> = records
+        .iter()
+        .map(|record| {
+            [
+                record.id.chars().take(12).collect(),
+                format_rfc3339_secs(record.created_ms),
+                record.state.as_str().to_owned(),
+                printable(&record.route),
+                printable(&record.payer),
+                printable(&record.amount),
+                record
+                    .transaction
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), printable),
+            ]
+        })
+        .collect();
+    let mut widths = HEADER.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header = HEADER.map(str::to_owned);
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if column > 0 {
+                line.push_str("  ");
+            }
+            let pad = " ".repeat(width - cell.chars().count());
+            if column == AMOUNT {
+                line.push_str(&pad);
+                line.push_str(cell);
+            } else if column + 1 == HEADER.len() {
+                line.push_str(cell); // no trailing spaces
+            } else {
+                line.push_str(cell);
+                line.push_str(&pad);
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +236,34 @@ mod tests {
         assert_eq!(
             serde_json::from_slice::<serde_json::Value>(&empty).unwrap(),
             serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn table_is_aligned_and_shortens_ids() {
+        let mut settled = sample_record(2);
+        settled.state = State::Settled;
+        settled.amount = "1500000".to_owned();
+        settled.transaction = Some("0xbeef".to_owned());
+        settled.route = "bad\x1b[31mroute".to_owned();
+        let mut out = Vec::new();
+        write_table(&[settled.clone(), sample_record(1)], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("ID            CREATED "));
+        assert!(lines[1].starts_with(&format!(
+            "{}  2023-11-14T22:13:22Z  settled ",
+            &settled.id[..12]
+        )));
+        assert!(lines[1].contains("bad?[31mroute"));
+        assert!(lines[1].ends_with("1500000  0xbeef"));
+        assert!(lines[2].ends_with("  10000  -"));
+        let amount_end = |line: &str| line.find("  0x").or(line.rfind("  -"));
+        assert_eq!(
+            amount_end(lines[1]),
+            amount_end(lines[2]),
+            "amounts right-aligned"
         );
     }
 }

@@ -18,6 +18,7 @@
 //! | `error.rs` | [`LedgerError`] |
 //! | `schema.rs` | table, indexes, pragmas, row mapping |
 //! | `writer.rs` | the writer thread and group commit |
+//! | `writes.rs` | the SQL of each write |
 //! | `reader.rs` | [`LedgerReader`]: the read API |
 //! | `export.rs` | CSV and JSON export |
 //! | `time.rs` | RFC 3339 formatting and parsing |
@@ -30,6 +31,7 @@ mod schema;
 mod state;
 pub mod time;
 mod writer;
+mod writes;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -192,7 +194,7 @@ impl Ledger {
         record.validate()?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::Insert {
-            record,
+            record: Box::new(record),
             reuse_released,
             reply,
         })?;

@@ -5,6 +5,7 @@
 mod support;
 
 mod adversarial;
+mod background;
 mod canonical_view;
 mod cdp_auth;
 mod cli_check;

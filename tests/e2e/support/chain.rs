@@ -86,3 +86,30 @@ pub async fn authorization_used(url: &str, tx: &str) -> Option<(Address, B256)> 
         Some((Address::from_slice(&authorizer[12..]), nonce))
     })
 }
+
+/// Moves all of `from`'s `token` to `to` as `from` (anvil impersonation, gas money given): a payer
+/// whose balance is gone after paying.
+pub async fn drain(url: &str, token: &str, from: &str, to: &str) {
+    let balance = balance_of(url, token, from).await;
+    let to: Address = to.parse().expect("address");
+    rpc(
+        url,
+        "anvil_setBalance",
+        json!([from, "0x56BC75E2D63100000"]),
+    )
+    .await;
+    rpc(url, "anvil_impersonateAccount", json!([from])).await;
+    let data = format!(
+        "0x{}{}{}",
+        selector("transfer(address,uint256)"),
+        word(to.as_slice()),
+        word(&balance.to_be_bytes::<32>())
+    );
+    rpc(
+        url,
+        "eth_sendTransaction",
+        json!([{"from": from, "to": token, "data": data}]),
+    )
+    .await;
+    rpc(url, "anvil_stopImpersonatingAccount", json!([from])).await;
+}

@@ -68,24 +68,27 @@ addresses = ["{origin}"]
             .replace("{PORT}", &port.to_string())
             .replace("{ADMIN}", &admin_port.to_string());
         std::fs::write(&path, text).expect("write config");
-        let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_x402-gateway"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn gateway");
+        let child = spawn(dir.path(), env);
         let mut gw = Gateway {
             port,
             admin_port,
             dir,
             child,
         };
-        let healthz = gw.admin("/healthz");
+        gw.wait_up().await;
+        gw
+    }
+
+    /// `kill -9`, then the same config again (same ports, same ledger file).
+    pub async fn kill9_and_restart(&mut self, env: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(self.dir.path(), env);
+        self.wait_up().await;
+    }
+
+    async fn wait_up(&mut self) {
+        let healthz = self.admin("/healthz");
         let up = super::eventually(15, || {
             let url = healthz.clone();
             async move {
@@ -96,18 +99,17 @@ addresses = ["{origin}"]
         })
         .await;
         if !up {
-            let _ = gw.child.kill();
-            panic!("gateway did not start:\n{}", gw.log());
+            let _ = self.child.kill();
+            panic!("gateway did not start:\n{}", self.log());
         }
         // the proxy listener may come up a moment after the admin one
-        let proxy = format!("127.0.0.1:{port}");
+        let proxy = format!("127.0.0.1:{}", self.port);
         for _ in 0..100 {
             if std::net::TcpStream::connect(&proxy).is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        gw
     }
 
     /// Starts a gateway on `stack` (its facilitator and origin) selling to `pay_to`, with `routes`.
@@ -165,4 +167,23 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The gateway process on `dir/gateway.toml`, its output appended to `dir/gateway.log`.
+fn spawn(dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("gateway.log"))
+        .expect("log");
+    Command::new(env!("CARGO_BIN_EXE_x402-gateway"))
+        .args(["run", "--config"])
+        .arg(dir.join("gateway.toml"))
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn gateway")
 }

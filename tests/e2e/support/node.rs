@@ -62,3 +62,19 @@ pub async fn sign(version: u8, key: &str, requirement: &Value, overrides: &[&str
     args.extend(overrides.iter().map(|s| s.to_string()));
     serde_json::from_value(node("sign.mjs", &args).await).expect("signed")
 }
+
+/// `count` payments for `requirement` from one payer, each with its own nonce (one process).
+pub async fn sign_many(version: u8, key: &str, requirement: &Value, count: usize) -> Vec<Signed> {
+    let count = count.to_string();
+    let overrides = ["--count", count.as_str()];
+    let mut args: Vec<String> = vec![
+        "--version".into(),
+        version.to_string(),
+        "--key".into(),
+        key.into(),
+        "--requirement".into(),
+        requirement.to_string(),
+    ];
+    args.extend(overrides.iter().map(|s| s.to_string()));
+    serde_json::from_value(node("sign.mjs", &args).await).expect("signed")
+}
