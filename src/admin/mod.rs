@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once a config is loaded (facilitator state is on `/status`, not here: a facilitator outage must not pull free routes out of a load balancer) |
-//! | `GET /status` | JSON: config version, when it was loaded, last reload error, routes, facilitator `/supported` |
+//! | `GET /status` | JSON: config version, when it was loaded, last reload error, routes, facilitator `/supported`, the ledger's payments by state (paid-not-delivered among them) and the value owed under `background` |
 //! | `GET /metrics` | Prometheus text, see `metrics.rs` |
 
 pub mod metrics;
@@ -18,6 +18,7 @@ use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
 use crate::config::reload::LiveConfig;
+use crate::settlement::Settlement;
 use crate::store::ReplayGuard;
 pub use metrics::Metrics;
 
@@ -26,9 +27,39 @@ pub struct Admin {
     pub config: Arc<LiveConfig>,
     pub metrics: Arc<Metrics>,
     pub guard: Arc<dyn ReplayGuard>,
+    pub settlement: Arc<Settlement>,
 }
 
 impl Admin {
+    /// The ledger's counts (also refreshes the ledger gauges); `null` without a ledger.
+    fn ledger(&self) -> serde_json::Value {
+        let owed = self.settlement.owed.total();
+        self.metrics
+            .unsettled_value
+            .set(owed.saturating_to::<u128>() as f64);
+        let Some(ledger) = self.settlement.ledger() else {
+            return serde_json::Value::Null;
+        };
+        match ledger.reader().summary() {
+            Ok(summary) => {
+                let undelivered = summary.count(crate::ledger::State::PaidNotDelivered);
+                self.metrics.paid_not_delivered.set(undelivered as i64);
+                let by_state: serde_json::Map<String, serde_json::Value> = summary
+                    .counts
+                    .iter()
+                    .map(|(state, n)| (state.as_str().to_string(), json!(n)))
+                    .collect();
+                json!({
+                    "payments": by_state,
+                    "paid_not_delivered": undelivered,
+                    "unsettled_units": summary.unsettled_units.to_string(),
+                    "owed_units": owed.to_string(),
+                })
+            }
+            Err(e) => json!({ "error": e.to_string() }),
+        }
+    }
+
     fn status(&self) -> serde_json::Value {
         let s = self.config.snapshot();
         let supported = s.facilitator.supported().state();
@@ -43,6 +74,7 @@ impl Admin {
             "routes": s.routes.len(),
             "origins": s.origins.keys().collect::<Vec<_>>(),
             "replay_claims": self.guard.len(),
+            "ledger": self.ledger(),
             "facilitator": {
                 "url": s.facilitator.redacted_url(),
                 "supported": supported.kinds,
@@ -65,6 +97,7 @@ impl ServeHttp for Admin {
             ),
             "/metrics" => {
                 self.metrics.replay_claims.set(self.guard.len() as i64);
+                let _ = self.ledger();
                 (200, "text/plain; version=0.0.4", self.metrics.render())
             }
             _ => (404, "text/plain", b"not found\n".to_vec()),

@@ -113,6 +113,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             config: config.clone(),
             metrics: metrics.clone(),
             guard: guard.clone(),
+            settlement: settlement.clone(),
         };
         let mut service = Service::new("x402-admin".to_string(), admin);
         service.add_tcp(addr);

@@ -165,3 +165,50 @@ async fn an_unreadable_chain_closes_paid_routes_and_keeps_free_ones() {
     let free = reqwest::get(gw.url("/free/x")).await.expect("free");
     assert_eq!(free.status(), 200);
 }
+
+/// Forwards every connection on `port` to `to` (an RPC coming back up).
+async fn forward(port: u16, to: String) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let to = to.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_chain_that_comes_back_reopens_paid_routes_without_a_restart() {
+    let stack = Stack::shared();
+    let prefix = unique_prefix("rpcback");
+    let port = free_port();
+    let (gw, _) = gateway(stack, &prefix, Some(&format!("http://127.0.0.1:{port}"))).await;
+    let path = format!("{prefix}/r");
+    let key = &stack.payer().private_key;
+    let down = sign_for(&gw, &path, key, &[]).await;
+    let (status, reason) = verdict(&gw, &path, &down).await;
+    assert_eq!((status, reason.as_str()), (503, "chain_unavailable"));
+    // The node is reachable again on the same address: no restart, no reload.
+    forward(
+        port,
+        stack.info.rpc.trim_start_matches("http://").to_string(),
+    )
+    .await;
+    let (status, _) = verdict(&gw, &path, &down).await;
+    assert_eq!(
+        status,
+        200,
+        "the refused payment was not claimed: it pays now\n{}",
+        gw.log()
+    );
+    let up = sign_for(&gw, &path, key, &[]).await;
+    let (status, _) = verdict(&gw, &path, &up).await;
+    assert_eq!(status, 200, "{}", gw.log());
+    assert_eq!(stack.origin_log(&prefix).await.len(), 2);
+}

@@ -18,6 +18,7 @@ mod local_verify;
 mod official_clients;
 mod onchain;
 mod origins;
+mod paid_not_delivered;
 mod path_safety;
 mod reconcile;
 mod settle_before;
