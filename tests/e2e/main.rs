@@ -15,6 +15,7 @@ mod forged_flood;
 mod hot_reload;
 mod http_surface;
 mod local_verify;
+mod malformed_local;
 mod official_clients;
 mod onchain;
 mod origins;
