@@ -7,16 +7,19 @@
 //!
 //! DESIGN target: ≥ 500 settled/s batched. Figures: `benches/README.md`.
 
+#[path = "common/sign.rs"]
+mod sign;
+
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, B256, U256, keccak256};
-use secp256k1::{Message, SECP256K1, SecretKey};
+use alloy_primitives::{Address, U256};
+use sign::{Terms, sign};
 use x402_gateway::evm::ExactAuthorization;
 use x402_gateway::evm::batch::{BatchOutcome, MULTICALL3};
-use x402_gateway::evm::eip712::DomainSeparator;
 use x402_gateway::evm::settle::{OnchainSettings, OnchainSettler};
 use x402_gateway::facilitator::Settler;
-use x402_gateway::x402::settlement::FacilitatorRequest;
+use x402_gateway::x402::Version;
+use x402_gateway::x402::settlement::Payment;
 
 /// Batches in flight at once.
 const IN_FLIGHT: usize = 4;
@@ -25,53 +28,11 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// `n` authorizations from `key` to `to`, each with its own nonce.
-fn sign(key: &str, usdc: Address, to: Address, n: usize, salt: u8) -> Vec<ExactAuthorization> {
-    let bytes = alloy_primitives::hex::decode(key.trim_start_matches("0x")).expect("hex key");
-    let sk = SecretKey::from_byte_array(bytes.try_into().expect("32 bytes")).expect("key");
-    let pk = sk.public_key(SECP256K1).serialize_uncompressed();
-    let from = Address::from_slice(&keccak256(&pk[1..])[12..]);
-    let domain = DomainSeparator::new("USDC", "2", 84532, usdc);
-    (0..n)
-        .map(|i| {
-            let mut nonce = [0u8; 32];
-            nonce[0] = salt;
-            nonce[24..].copy_from_slice(&(i as u64).to_be_bytes());
-            let mut auth = ExactAuthorization {
-                from,
-                to,
-                value: U256::from(1),
-                valid_after: 0,
-                valid_before: 4_000_000_000,
-                nonce: B256::from(nonce),
-                signature: Vec::new(),
-            };
-            let msg = Message::from_digest(domain.digest(&auth).0);
-            let (id, rs) = SECP256K1
-                .sign_ecdsa_recoverable(msg, &sk)
-                .serialize_compact();
-            auth.signature = rs.to_vec();
-            auth.signature.push(27 + i32::from(id) as u8);
-            auth
-        })
-        .collect()
-}
-
 fn payload(auth: &ExactAuthorization) -> serde_json::Value {
     serde_json::json!({
         "x402Version": 2,
         "accepted": {"network": "eip155:84532"},
-        "payload": {
-            "authorization": {
-                "from": auth.from.to_checksum(None),
-                "to": auth.to.to_checksum(None),
-                "value": auth.value.to_string(),
-                "validAfter": auth.valid_after.to_string(),
-                "validBefore": auth.valid_before.to_string(),
-                "nonce": format!("{}", auth.nonce),
-            },
-            "signature": format!("0x{}", alloy_primitives::hex::encode(&auth.signature)),
-        }
+        "payload": sign::exact_payload(auth),
     })
 }
 
@@ -110,7 +71,15 @@ fn main() {
         })
         .expect("settler");
 
-        let auths = sign(&payer, usdc, to, n, 1);
+        let terms = Terms {
+            token: usdc,
+            to,
+            value: U256::from(1),
+            chain_id: 84532,
+            name: "USDC".into(),
+            version: "2".into(),
+        };
+        let auths = sign(&payer, &terms, n, 1);
         let started = Instant::now();
         let mut settled = 0;
         // As the worker does: several batches in flight, one account's nonces.
@@ -130,17 +99,20 @@ fn main() {
         let batched = settled as f64 / started.elapsed().as_secs_f64();
         assert_eq!(settled, n, "every authorization of the batches settled");
 
-        let singles = sign(&payer, usdc, to, single_n, 2);
+        let singles = sign(&payer, &terms, single_n, 2);
         let started = Instant::now();
         let requirements = serde_json::json!({"asset": usdc.to_checksum(None)});
         for auth in &singles {
             let payload = payload(auth);
-            let request = FacilitatorRequest {
-                x402_version: 2,
-                payment_payload: &payload,
-                payment_requirements: &requirements,
+            let payment = Payment {
+                version: Version::V2,
+                network: "eip155:84532",
+                token: usdc,
+                auth,
+                payload: &payload,
+                requirements: &requirements,
             };
-            let r = settler.settle(&request).await.expect("settle");
+            let r = settler.settle(&payment).await.expect("settle");
             assert!(r.success, "{r:?}");
         }
         let single = single_n as f64 / started.elapsed().as_secs_f64();

@@ -61,6 +61,8 @@ pub struct LedgerSettings {
     pub path: PathBuf,
     pub group_commit: bool,
     pub max_size_bytes: Option<u64>,
+    /// fsync every commit (`sync = "full"`), or only reach the OS (`"normal"`).
+    pub sync_every_commit: bool,
 }
 
 /// How request heads are checked, and which headers never reach the origin.

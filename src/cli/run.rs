@@ -156,9 +156,14 @@ fn open_ledger(
         tracing::warn!("[ledger] is disabled: payments in flight are forgotten on restart");
         return Ok((Arc::new(Settlement::without_ledger()), None));
     };
+    if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the ledger directory {}", dir.display()))?;
+    }
     let mut options = LedgerOptions::new(&settings.path);
     options.group_commit = settings.group_commit;
     options.max_size_bytes = settings.max_size_bytes;
+    options.sync_every_commit = settings.sync_every_commit;
     let ledger = Ledger::open(options)
         .with_context(|| format!("cannot open the ledger {}", settings.path.display()))?;
     let (settlement, jobs) = Settlement::new(Arc::new(ledger));

@@ -151,6 +151,24 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     if !toml.ledger.enabled {
         route_checks::refuse_background_without_ledger(&toml.routes, &mut f);
     }
+    let sync_every_commit = match toml
+        .ledger
+        .sync
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
+        None | Some(("full", _)) => true,
+        Some(("normal", _)) => false,
+        Some((other, span)) => {
+            f.error(
+                span,
+                format!(
+                    "unknown ledger sync `{other}`: expected \"full\" (the default) or \"normal\""
+                ),
+            );
+            true
+        }
+    };
     if f.has_errors() {
         return Err(ConfigError { findings: f.list });
     }
@@ -205,6 +223,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             chains: chains.readers,
             onchain: chains.settlers,
             ledger: toml.ledger.enabled.then(|| LedgerSettings {
+                sync_every_commit,
                 path: base.join(&toml.ledger.path),
                 group_commit: toml.ledger.group_commit,
                 max_size_bytes: toml

@@ -38,4 +38,6 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 /// `[ledger].path` when the file does not say.
-pub const DEFAULT_LEDGER_PATH: &str = "x402-ledger.sqlite";
+/// In a directory of its own: the config watcher watches the config file's directory, and
+/// should not wake for every ledger write.
+pub const DEFAULT_LEDGER_PATH: &str = "x402-ledger/payments.sqlite";

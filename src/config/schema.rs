@@ -140,7 +140,9 @@ pub struct LedgerToml {
     /// forgets those in flight) and `settle = "background"` is refused.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// The database file, relative to the config file. Default `x402-ledger.sqlite`.
+    /// The database file, relative to the config file; its directory is created. Default
+    /// `x402-ledger/payments.sqlite` (not beside the config file: the config watcher would wake
+    /// for every write).
     #[serde(default = "default_ledger_path")]
     pub path: String,
     /// Commit accepted payments in groups, one disk sync for many (each is still durable before
@@ -151,6 +153,11 @@ pub struct LedgerToml {
     /// limit.
     #[serde(default)]
     pub max_size_mb: Option<f64>,
+    /// `"full"` (default): every commit reaches the disk before the payment goes on (survives
+    /// power loss). `"normal"`: a commit reaches the OS (survives the gateway being killed, not an
+    /// OS crash) and costs no disk sync on the request path.
+    #[serde(default)]
+    pub sync: Option<Spanned<String>>,
 }
 
 impl Default for LedgerToml {
@@ -160,6 +167,7 @@ impl Default for LedgerToml {
             path: default_ledger_path(),
             group_commit: true,
             max_size_mb: None,
+            sync: None,
         }
     }
 }

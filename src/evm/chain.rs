@@ -4,7 +4,9 @@
 //!
 //! Payments verified here but not settled yet are *reserved* against the payer's balance, so
 //! concurrent payments can never together spend more than the payer holds. A reservation ends
-//! when its request ends; it then also drops the cached balance, which a settlement has changed.
+//! with its payment: one known to be settled takes its value off the cached balance (no RPC
+//! read needed, the cache keeps its original age); any other drops the cached balance, which
+//! may have changed.
 //! A used nonce is cached for as long as the cache lives (it can never become unused again).
 
 use std::sync::Arc;
@@ -37,11 +39,18 @@ pub struct ChainSettings {
 /// (token, payer): whose balance.
 type Holder = (Address, Address);
 
+/// A balance as read, and when.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    balance: U256,
+    read_at: std::time::Instant,
+}
+
 /// Reads and caches one chain's token state.
 pub struct ChainReader {
     settings: ChainSettings,
     client: RpcClient,
-    balances: Cache<Holder, U256>,
+    balances: Cache<Holder, Cached>,
     used_nonces: Cache<(Address, Address, B256), ()>,
     reserved: Arc<DashMap<Holder, U256>>,
 }
@@ -58,7 +67,16 @@ pub struct Reservation {
     holder: Holder,
     value: U256,
     reserved: Arc<DashMap<Holder, U256>>,
-    balances: Cache<Holder, U256>,
+    balances: Cache<Holder, Cached>,
+    /// Known settled: the cached balance is lowered instead of dropped.
+    settled: bool,
+}
+
+impl Reservation {
+    /// The payment was settled: its value left the payer's balance.
+    pub fn settled(mut self) {
+        self.settled = true;
+    }
 }
 
 impl Drop for Reservation {
@@ -67,8 +85,24 @@ impl Drop for Reservation {
             *held = held.saturating_sub(self.value);
             held.is_zero()
         });
-        // A settlement moved the balance: the next payment reads it again.
-        self.balances.invalidate(&self.holder);
+        if self.settled {
+            let value = self.value;
+            self.balances
+                .entry(self.holder)
+                .and_compute_with(|entry| match entry {
+                    Some(e) => {
+                        let c = e.into_value();
+                        moka::ops::compute::Op::Put(Cached {
+                            balance: c.balance.saturating_sub(value),
+                            read_at: c.read_at,
+                        })
+                    }
+                    None => moka::ops::compute::Op::Nop,
+                });
+        } else {
+            // The balance may have moved: the next payment reads it again.
+            self.balances.invalidate(&self.holder);
+        }
     }
 }
 
@@ -137,13 +171,23 @@ impl ChainReader {
         value: U256,
     ) -> Result<ChainVerdict, ChainError> {
         let holder = (token, payer);
-        let balance = match self.balances.get(&holder) {
-            Some(b) => b,
+        let fresh = self
+            .balances
+            .get(&holder)
+            .filter(|c| c.read_at.elapsed() < self.settings.cache_ttl);
+        let balance = match fresh {
+            Some(c) => c.balance,
             None => {
                 let mut data = selector("balanceOf(address)").to_vec();
                 data.extend_from_slice(&word(payer.as_slice()));
                 let b = self.call(token, data).await?;
-                self.balances.insert(holder, b);
+                self.balances.insert(
+                    holder,
+                    Cached {
+                        balance: b,
+                        read_at: std::time::Instant::now(),
+                    },
+                );
                 b
             }
         };
@@ -172,6 +216,7 @@ impl ChainReader {
             value,
             reserved: self.reserved.clone(),
             balances: self.balances.clone(),
+            settled: false,
         })
     }
 
@@ -239,7 +284,13 @@ mod tests {
         })
         .unwrap();
         let holder = (Address::repeat_byte(1), Address::repeat_byte(2));
-        r.balances.insert(holder, U256::from(balance));
+        r.balances.insert(
+            holder,
+            Cached {
+                balance: U256::from(balance),
+                read_at: std::time::Instant::now(),
+            },
+        );
         (r, holder)
     }
 
@@ -280,6 +331,35 @@ mod tests {
             r.reserved.is_empty(),
             "nothing held once every payment ended"
         );
+    }
+
+    #[tokio::test]
+    async fn a_settled_payment_lowers_the_cached_balance_without_a_read() {
+        let (r, (token, payer)) = reader_with_balance(2500);
+        let ChainVerdict::Payable(hold) = r
+            .check_balance(token, payer, U256::from(1000))
+            .await
+            .unwrap()
+        else {
+            panic!("payable");
+        };
+        hold.settled();
+        let cached = r.balances.get(&(token, payer)).expect("still cached");
+        assert_eq!(cached.balance, U256::from(1500));
+        // 1500 left: one more payment of 1000 fits, a second does not (no RPC is reachable).
+        let ChainVerdict::Payable(_one) = r
+            .check_balance(token, payer, U256::from(1000))
+            .await
+            .unwrap()
+        else {
+            panic!("payable");
+        };
+        assert!(matches!(
+            r.check_balance(token, payer, U256::from(1000))
+                .await
+                .unwrap(),
+            ChainVerdict::InsufficientBalance
+        ));
     }
 
     #[tokio::test]

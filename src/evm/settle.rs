@@ -19,7 +19,7 @@ use async_trait::async_trait;
 
 use super::{ExactAuthorization, abi_word as word, selector};
 use crate::facilitator::{FacilitatorError, Settler};
-use crate::x402::settlement::{FacilitatorRequest, SettleResponse};
+use crate::x402::settlement::{Payment, SettleResponse};
 
 /// Settings of one chain's settler (compared on reload).
 #[derive(Clone, PartialEq, Eq)]
@@ -113,25 +113,9 @@ impl OnchainSettler {
 
 #[async_trait]
 impl Settler for OnchainSettler {
-    async fn settle(
-        &self,
-        request: &FacilitatorRequest<'_>,
-    ) -> Result<SettleResponse, FacilitatorError> {
-        let payload = request.payment_payload;
-        let requirements = request.payment_requirements;
-        fn text<'v>(v: &'v serde_json::Value, k: &str) -> &'v str {
-            v.get(k).and_then(|x| x.as_str()).unwrap_or("")
-        }
-        let network = match payload.get("accepted") {
-            Some(accepted) => text(accepted, "network"),
-            None => text(payload, "network"),
-        }
-        .to_string();
-        let auth = ExactAuthorization::from_payload(&payload["payload"])
-            .map_err(|e| FacilitatorError::Unreachable(format!("not settled: {e}")))?;
-        let asset: Address = text(requirements, "asset")
-            .parse()
-            .map_err(|_| FacilitatorError::Unreachable("not settled: no asset".into()))?;
+    async fn settle(&self, payment: &Payment<'_>) -> Result<SettleResponse, FacilitatorError> {
+        let (auth, asset) = (payment.auth, payment.token);
+        let network = payment.network.to_string();
         let refused = |reason: &str, tx: String| SettleResponse {
             success: false,
             error_reason: Some(reason.to_string()),
@@ -144,7 +128,7 @@ impl Settler for OnchainSettler {
         let gas_price = self.gas_price_under_ceiling().await?;
         let tx = TransactionRequest::default()
             .with_to(asset)
-            .with_input(calldata(&auth))
+            .with_input(calldata(auth))
             .with_gas_price(gas_price);
         // Estimation runs the call first: a revert there (used nonce, expired, no balance) means
         // nothing was broadcast.

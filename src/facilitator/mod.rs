@@ -17,7 +17,7 @@ pub use cdp::{CdpCredentials, CdpSigner};
 pub use redact::redact_url;
 pub use supported::{Supported, SupportedKind};
 
-use crate::x402::settlement::{FacilitatorRequest, SettleResponse, VerifyResponse};
+use crate::x402::settlement::{FacilitatorRequest, Payment, SettleResponse, VerifyResponse};
 
 /// Why the facilitator gave no usable answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,22 +33,17 @@ pub enum FacilitatorError {
     BadResponse { status: u16, body: String },
 }
 
-/// Checks a payment before the origin is called.
+/// Checks a payment before the origin is called (the facilitator's `/verify`; local
+/// verification lives in `evm/` and `proxy/paywall.rs`).
 #[async_trait]
 pub trait Verifier: Send + Sync {
-    async fn verify(
-        &self,
-        request: &FacilitatorRequest<'_>,
-    ) -> Result<VerifyResponse, FacilitatorError>;
+    async fn verify(&self, payment: &Payment<'_>) -> Result<VerifyResponse, FacilitatorError>;
 }
 
-/// Moves the money.
+/// Moves the money: the facilitator's `/settle`, or the gateway itself (`evm/settle.rs`).
 #[async_trait]
 pub trait Settler: Send + Sync {
-    async fn settle(
-        &self,
-        request: &FacilitatorRequest<'_>,
-    ) -> Result<SettleResponse, FacilitatorError>;
+    async fn settle(&self, payment: &Payment<'_>) -> Result<SettleResponse, FacilitatorError>;
 }
 
 /// Sent with CDP calls, as the CDP SDKs do.
@@ -230,11 +225,9 @@ fn describe(e: &reqwest::Error) -> String {
 
 #[async_trait]
 impl Verifier for FacilitatorClient {
-    async fn verify(
-        &self,
-        request: &FacilitatorRequest<'_>,
-    ) -> Result<VerifyResponse, FacilitatorError> {
-        self.post("/verify", request, self.settings.verify_timeout, |v| {
+    async fn verify(&self, payment: &Payment<'_>) -> Result<VerifyResponse, FacilitatorError> {
+        let request = payment.facilitator_request();
+        self.post("/verify", &request, self.settings.verify_timeout, |v| {
             v.get("isValid").is_some()
         })
         .await
@@ -243,11 +236,9 @@ impl Verifier for FacilitatorClient {
 
 #[async_trait]
 impl Settler for FacilitatorClient {
-    async fn settle(
-        &self,
-        request: &FacilitatorRequest<'_>,
-    ) -> Result<SettleResponse, FacilitatorError> {
-        self.post("/settle", request, self.settings.settle_timeout, |v| {
+    async fn settle(&self, payment: &Payment<'_>) -> Result<SettleResponse, FacilitatorError> {
+        let request = payment.facilitator_request();
+        self.post("/settle", &request, self.settings.settle_timeout, |v| {
             v.get("success").is_some()
         })
         .await

@@ -18,11 +18,13 @@
 //! | `error.rs` | [`LedgerError`] |
 //! | `schema.rs` | table, indexes, pragmas, row mapping |
 //! | `writer.rs` | the writer thread and group commit |
+//! | `checkpoint.rs` | the checkpoint thread (WAL → file, off the writer) |
 //! | `writes.rs` | the SQL of each write |
 //! | `reader.rs` | [`LedgerReader`]: the read API |
 //! | `export.rs` | CSV and JSON export |
 //! | `time.rs` | RFC 3339 formatting and parsing |
 
+mod checkpoint;
 mod error;
 pub mod export;
 mod reader;
@@ -65,6 +67,9 @@ pub struct LedgerOptions {
     pub max_batch: usize,
     /// A cap on the database file: writes past it fail with [`LedgerError::Full`].
     pub max_size_bytes: Option<u64>,
+    /// fsync every commit (`synchronous=FULL`: survives power loss). False: `synchronous=NORMAL`,
+    /// a commit survives the process being killed but an OS crash may lose the last ones.
+    pub sync_every_commit: bool,
     /// Unix milliseconds stamped as `updated_ms` by transitions.
     pub clock_ms: fn() -> u64,
 }
@@ -77,6 +82,7 @@ impl LedgerOptions {
             group_commit: true,
             max_batch: DEFAULT_MAX_BATCH,
             max_size_bytes: None,
+            sync_every_commit: true,
             clock_ms: system_clock_ms,
         }
     }
@@ -104,12 +110,18 @@ struct Inner {
     /// `None` only while dropping.
     commands: Option<mpsc::Sender<Command>>,
     writer: Option<JoinHandle<()>>,
+    /// Dropped to stop the checkpoint thread.
+    checkpoints: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     reader: LedgerReader,
     commits: Arc<AtomicU64>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some((stop, thread)) = self.checkpoints.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
         self.commands.take(); // closes the channel: the writer drains it and returns
         if let Some(writer) = self.writer.take()
             && writer.join().is_err()
@@ -130,7 +142,11 @@ impl std::fmt::Debug for Ledger {
 impl Ledger {
     /// Opens (creating if missing) the ledger at `options.path` and starts its writer thread.
     pub fn open(options: LedgerOptions) -> Result<Ledger, LedgerError> {
-        let conn = schema::open_writer(&options.path, options.max_size_bytes)?;
+        let conn = schema::open_writer(
+            &options.path,
+            options.max_size_bytes,
+            options.sync_every_commit,
+        )?;
         let reader = LedgerReader::open(&options.path)?;
         let commits = Arc::new(AtomicU64::new(0));
         let config = WriterConfig {
@@ -144,10 +160,19 @@ impl Ledger {
             .name("ledger-writer".to_owned())
             .spawn(move || writer::run(conn, queue, config))
             .map_err(|error| LedgerError::Io(format!("cannot start the writer thread: {error}")))?;
+        let checkpointer = schema::open_checkpointer(&options.path)?;
+        let (stop, stopped) = mpsc::channel();
+        let checkpoints = std::thread::Builder::new()
+            .name("ledger-checkpoint".to_owned())
+            .spawn(move || checkpoint::run(checkpointer, stopped))
+            .map_err(|error| {
+                LedgerError::Io(format!("cannot start the checkpoint thread: {error}"))
+            })?;
         Ok(Ledger {
             inner: Arc::new(Inner {
                 commands: Some(commands),
                 writer: Some(writer),
+                checkpoints: Some((stop, checkpoints)),
                 reader,
                 commits,
             }),

@@ -55,11 +55,12 @@ pub(super) const RECORD_COLUMNS: &str = "id, chain_id, asset, payer, nonce, rout
      policy, version, payload, requirements, valid_before, state, tx_hash, reason, created_ms, \
      updated_ms, attempts";
 
-/// Opens (creating if missing) the database for writing: WAL, `synchronous=FULL`, the size
-/// limit, and the schema.
+/// Opens (creating if missing) the database for writing: WAL, `synchronous=FULL` (or `NORMAL`
+/// when `sync_every_commit` is false), the size limit, and the schema.
 pub(super) fn open_writer(
     path: &Path,
     max_size_bytes: Option<u64>,
+    sync_every_commit: bool,
 ) -> Result<Connection, LedgerError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -70,8 +71,14 @@ pub(super) fn open_writer(
             "journal_mode stays {mode}, not wal"
         )));
     }
-    // Durable at commit: the WAL is fsynced by every COMMIT.
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    // FULL: durable at commit, the WAL is fsynced by every COMMIT (survives power loss).
+    // NORMAL: a COMMIT is in the OS before it returns (survives the process being killed); only
+    // checkpoints fsync, so an OS crash may lose the last commits.
+    let level = if sync_every_commit { "FULL" } else { "NORMAL" };
+    conn.pragma_update(None, "synchronous", level)?;
+    // Checkpoints (copying the WAL back into the file, with its fsyncs) run on their own thread
+    // (`checkpoint.rs`), never in a commit on the request path.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     if let Some(max_bytes) = max_size_bytes {
         limit_size(&conn, max_bytes)?;
     }
@@ -112,6 +119,13 @@ fn limit_size(conn: &Connection, max_bytes: u64) -> Result<(), LedgerError> {
 
 /// Opens an existing ledger read-only (works while a gateway writes it: WAL readers do not
 /// block the writer).
+/// A connection for the checkpoint thread.
+pub(super) fn open_checkpointer(path: &Path) -> Result<Connection, LedgerError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
 pub(super) fn open_reader(path: &Path) -> Result<Connection, LedgerError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;

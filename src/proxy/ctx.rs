@@ -109,6 +109,18 @@ pub struct PaidRequest {
 }
 
 impl PaidRequest {
+    /// The payment as verifiers and settlers take it.
+    pub fn as_payment(&self) -> crate::x402::settlement::Payment<'_> {
+        crate::x402::settlement::Payment {
+            version: self.version,
+            network: &self.network,
+            token: self.key.asset,
+            auth: &self.auth,
+            payload: &self.payload,
+            requirements: &self.requirements,
+        }
+    }
+
     /// The payment's id in the ledger (its key's digest, hex).
     pub fn ledger_id(&self) -> String {
         alloy_primitives::hex::encode(self.key.digest())

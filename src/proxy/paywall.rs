@@ -31,7 +31,7 @@ use crate::snapshot::{Route, SettlePolicy, Snapshot};
 use crate::store::{InFlight, PaymentKey, ReplayGuard};
 use crate::x402::challenge::{Challenge, Offer};
 use crate::x402::reason::Rejection;
-use crate::x402::settlement::FacilitatorRequest;
+use crate::x402::settlement::Payment;
 use crate::x402::{HeaderError, PaymentHeader, decode_payment_header};
 
 /// What to do with a request to a priced route.
@@ -276,13 +276,16 @@ async fn with_facilitator(
         Ok(a) => a,
         Err(v) => return v,
     };
-    let request = FacilitatorRequest {
-        x402_version: accepted.header.version().number(),
-        payment_payload: accepted.header.raw(),
-        payment_requirements: &accepted.requirements,
+    let payment = Payment {
+        version: accepted.header.version(),
+        network: &accepted.offer.v2.network,
+        token: accepted.key.asset,
+        auth: &accepted.auth,
+        payload: accepted.header.raw(),
+        requirements: &accepted.requirements,
     };
     let started = Instant::now();
-    let verdict = snapshot.verifier.verify(&request).await;
+    let verdict = snapshot.verifier.verify(&payment).await;
     let seconds = started.elapsed().as_secs_f64();
     match verdict {
         Ok(v) if v.is_valid => {

@@ -20,7 +20,7 @@ use super::paywall::Payments;
 use crate::evm::chain::ChainReader;
 use crate::facilitator::{FacilitatorError, Settler};
 use crate::x402::Version;
-use crate::x402::settlement::{FacilitatorRequest, SettleResponse};
+use crate::x402::settlement::{Payment, SettleResponse};
 
 /// What happened to a verified payment once the origin answered.
 #[derive(Debug)]
@@ -91,17 +91,12 @@ pub async fn after_origin(
         release(payments, paid, "released").await;
         return SettleOutcome::NotCharged;
     }
-    let request = FacilitatorRequest {
-        x402_version: paid.version.number(),
-        payment_payload: &paid.payload,
-        payment_requirements: &paid.requirements,
-    };
     let deadline = Duration::from_secs(
         paid.valid_before
             .saturating_sub(payments.clock.now_secs())
             .max(1),
     );
-    let mut result = timed_settle(payments, settler, &request, deadline).await;
+    let mut result = timed_settle(payments, settler, &paid.as_payment(), deadline).await;
     // A transaction the facilitator said it broadcast, for the chain check.
     let mut pending_tx = None;
     if let Ok(r) = &result
@@ -109,7 +104,7 @@ pub async fn after_origin(
     {
         pending_tx = Some(r.transaction.clone()).filter(|t| !t.is_empty());
         // The facilitator reconciles an identical repeat without broadcasting again.
-        result = timed_settle(payments, settler, &request, deadline).await;
+        result = timed_settle(payments, settler, &paid.as_payment(), deadline).await;
     }
     match result {
         Ok(mut r) if r.success => {
@@ -247,11 +242,11 @@ fn unknown(payments: &Payments, paid: &mut PaidRequest, why: &str) -> SettleOutc
 async fn timed_settle(
     payments: &Payments,
     settler: &dyn Settler,
-    request: &FacilitatorRequest<'_>,
+    payment: &Payment<'_>,
     deadline: Duration,
 ) -> Result<SettleResponse, FacilitatorError> {
     let started = Instant::now();
-    let result = tokio::time::timeout(deadline, settler.settle(request))
+    let result = tokio::time::timeout(deadline, settler.settle(payment))
         .await
         .unwrap_or_else(|_| {
             Err(FacilitatorError::NoAnswer(

@@ -31,7 +31,6 @@ use crate::facilitator::FacilitatorError;
 use crate::ledger::{Move, Moved, State};
 use crate::snapshot::Snapshot;
 use crate::store::ReplayGuard;
-use crate::x402::settlement::FacilitatorRequest;
 
 /// Payments settled through a facilitator at once, per group.
 const FACILITATOR_CONCURRENCY: usize = 32;
@@ -256,12 +255,7 @@ impl Run {
         for job in jobs {
             let settler = self.snapshot.settler.clone();
             set.spawn(async move {
-                let request = FacilitatorRequest {
-                    x402_version: job.paid.version.number(),
-                    payment_payload: &job.paid.payload,
-                    payment_requirements: &job.paid.requirements,
-                };
-                let fate = match settler.settle(&request).await {
+                let fate = match settler.settle(&job.paid.as_payment()).await {
                     Ok(r) if r.success => {
                         Fate::Settled(Some(r.transaction).filter(|t| !t.is_empty()))
                     }
@@ -303,10 +297,14 @@ impl Run {
         let now = unix_millis();
         let mut moves = Vec::new();
         let mut again = Vec::new();
-        for (job, fate) in fates {
+        for (mut job, fate) in fates {
             let id = job.paid.ledger_id();
             match fate {
                 Fate::Settled(tx) => {
+                    // Its value left the payer's balance: the cached balance follows, no read.
+                    if let Some(hold) = job.paid.hold.take().and_then(|h| Arc::try_unwrap(h).ok()) {
+                        hold.settled();
+                    }
                     let seconds = now.saturating_sub(job.paid.accepted_ms) as f64 / 1000.0;
                     self.metrics.settle_seconds.observe(seconds);
                     self.metrics.payment("settled");

@@ -1,4 +1,6 @@
-//! Facilitator messages (spec §7) and the `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` header.
+//! The typed payment that verification and settlement take ([`Payment`]), the facilitator
+//! messages it becomes for the facilitator adapter (spec §7), and the `PAYMENT-RESPONSE` /
+//! `X-PAYMENT-RESPONSE` header.
 //!
 //! Unknown fields are tolerated on input; reasons are opaque strings except `settlement_pending`.
 
@@ -8,6 +10,33 @@ use super::{Version, encode_header};
 
 /// The reason a facilitator gives while a broadcast transaction awaits its receipt (spec §5.4).
 pub const SETTLEMENT_PENDING: &str = "settlement_pending";
+
+/// One accepted `exact` EVM payment, as verifiers and settlers see it: the authorization decoded
+/// once with its signature, the token and network it pays in, and the client's wire form (which a
+/// facilitator must receive exactly as sent).
+#[derive(Debug, Clone, Copy)]
+pub struct Payment<'a> {
+    pub version: Version,
+    /// CAIP-2 network.
+    pub network: &'a str,
+    pub token: alloy_primitives::Address,
+    pub auth: &'a crate::evm::ExactAuthorization,
+    /// The payment payload exactly as the client sent it.
+    pub payload: &'a serde_json::Value,
+    /// The requirement it answered, in the payload's protocol version.
+    pub requirements: &'a serde_json::Value,
+}
+
+impl<'a> Payment<'a> {
+    /// The facilitator's request body for this payment.
+    pub fn facilitator_request(&self) -> FacilitatorRequest<'a> {
+        FacilitatorRequest {
+            x402_version: self.version.number(),
+            payment_payload: self.payload,
+            payment_requirements: self.requirements,
+        }
+    }
+}
 
 /// Body of `POST /verify` and `POST /settle`.
 #[derive(Debug, Serialize)]

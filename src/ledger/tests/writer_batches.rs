@@ -50,7 +50,7 @@ fn run_one_batch(conn: Connection, commands: Vec<Command>) -> u64 {
 fn a_failing_command_does_not_fail_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
-    let conn = open_writer(&path, None).unwrap();
+    let conn = open_writer(&path, None, true).unwrap();
     let mut unchecked = sample_record(2);
     unchecked.id.pop(); // 31 characters: the CHECK constraint refuses it (validate() is bypassed)
     let (first, first_answer) = insert_command(sample_record(1));
@@ -99,7 +99,7 @@ fn a_failing_command_does_not_fail_its_batch() {
 fn a_transaction_rolled_back_by_sqlite_fails_every_command_in_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
-    let conn = open_writer(&path, None).unwrap();
+    let conn = open_writer(&path, None, true).unwrap();
     // Room for small rows in the existing pages, none for a row that needs overflow pages.
     let pages: i64 = conn
         .pragma_query_value(None, "page_count", |row| row.get(0))

@@ -29,7 +29,7 @@ impl Scripted {
 
 #[async_trait]
 impl Settler for Scripted {
-    async fn settle(&self, _: &FacilitatorRequest<'_>) -> Result<SettleResponse, FacilitatorError> {
+    async fn settle(&self, _: &Payment<'_>) -> Result<SettleResponse, FacilitatorError> {
         let i = self.1.fetch_add(1, Ordering::SeqCst);
         match self.0.get(i).cloned().flatten() {
             Some(r) => r,
