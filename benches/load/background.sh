@@ -113,3 +113,5 @@ sleep 3
 log "ledger after the run:"
 curl -fs "http://127.0.0.1:$admin/status" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["ledger"], indent=1))'
 grep -E "ERROR" "$work/gateway.log" | head -5 >&2 || true
+[ -n "${KEEP_LOG:-}" ] && cp "$work/gateway.log" "$KEEP_LOG"
+true
