@@ -199,3 +199,25 @@ async fn origin_refusing_a_paid_upgrade_passes_its_status_and_charges_nothing() 
         "the authorization was never used"
     );
 }
+
+#[tokio::test]
+async fn an_upgrade_on_a_background_route_is_settled_before_the_switch() {
+    let stack = Stack::shared();
+    let prefix = unique_prefix("ws-bg");
+    let pay_to = fresh_address();
+    let routes = format!(
+        "[[routes]]\npath = \"{prefix}/**\"\nmethods = [\"GET\"]\nprice = \"$0.001\"\nsettle = \"background\"\n"
+    );
+    let gw = Gateway::start_with(stack, &pay_to, &routes).await;
+    let url = ws_url(&gw, &format!("{prefix}/ws"));
+    let requirement = requirement_of(&ws(&url, &[], "ping").await);
+    let signed = node::sign(2, &stack.payer().private_key, &requirement, &[]).await;
+    let header = format!("PAYMENT-SIGNATURE: {}", signed.value);
+    let r = ws(&url, std::slice::from_ref(&header), "bg").await;
+    assert_eq!(r.status, 101, "{r:?}\n{}", gw.log());
+    let settlement = decode_b64_json(&r.headers["payment-response"]);
+    // Not deferred: the transaction is known when the switch happens.
+    let tx = settlement["transaction"].as_str().expect("tx");
+    assert!(tx.starts_with("0x") && tx.len() == 66, "{settlement}");
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
+}
