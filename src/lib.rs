@@ -9,6 +9,7 @@
 //! | `evm` | EVM `exact` (EIP-3009) authorization and its local checks |
 //! | `facilitator` | `/verify`, `/settle`, `/supported` client behind `Verifier`/`Settler` |
 //! | `store` | single-use payment guard (`ReplayGuard`), in memory |
+//! | `tally` | per-key sums under a cap with holds that give back on drop (reservations, owed value) |
 //! | `ledger` | the durable payment ledger (SQLite, group commit) and its export |
 //! | `settlement` | after the request path: owed values, the background settlement worker, start-up recovery |
 //! | `config` | `gateway.toml` → `Snapshot`, validation with line:column, hot reload |
@@ -35,4 +36,5 @@ pub mod routes;
 pub mod settlement;
 pub mod snapshot;
 pub mod store;
+pub mod tally;
 pub mod x402;

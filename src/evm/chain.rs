@@ -9,13 +9,13 @@
 //! may have changed.
 //! A used nonce is cached for as long as the cache lives (it can never become unused again).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
 use alloy_rpc_client::RpcClient;
-use dashmap::DashMap;
 use moka::sync::Cache;
+
+use crate::tally::{Held, Tally};
 
 use super::{abi_word as word, selector};
 
@@ -52,7 +52,7 @@ pub struct ChainReader {
     client: RpcClient,
     balances: Cache<Holder, Cached>,
     used_nonces: Cache<(Address, Address, B256), ()>,
-    reserved: Arc<DashMap<Holder, U256>>,
+    reserved: Tally<Holder>,
 }
 
 impl std::fmt::Debug for ChainReader {
@@ -64,9 +64,7 @@ impl std::fmt::Debug for ChainReader {
 /// A payment's value held against its payer's balance until the request ends.
 #[derive(Debug)]
 pub struct Reservation {
-    holder: Holder,
-    value: U256,
-    reserved: Arc<DashMap<Holder, U256>>,
+    held: Option<Held<Holder>>,
     balances: Cache<Holder, Cached>,
     /// Known settled: the cached balance is lowered instead of dropped.
     settled: bool,
@@ -81,14 +79,14 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.reserved.remove_if_mut(&self.holder, |_, held| {
-            *held = held.saturating_sub(self.value);
-            held.is_zero()
-        });
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let (holder, value) = (*held.key(), held.value());
+        drop(held);
         if self.settled {
-            let value = self.value;
             self.balances
-                .entry(self.holder)
+                .entry(holder)
                 .and_compute_with(|entry| match entry {
                     Some(e) => {
                         let c = e.into_value();
@@ -101,7 +99,7 @@ impl Drop for Reservation {
                 });
         } else {
             // The balance may have moved: the next payment reads it again.
-            self.balances.invalidate(&self.holder);
+            self.balances.invalidate(&holder);
         }
     }
 }
@@ -132,7 +130,7 @@ impl ChainReader {
                 .max_capacity(100_000)
                 .time_to_live(settings.cache_ttl.max(Duration::from_secs(600)))
                 .build(),
-            reserved: Arc::new(DashMap::new()),
+            reserved: Tally::default(),
             client,
             settings,
         })
@@ -200,21 +198,9 @@ impl ChainReader {
     /// Reserves `value` against `balance` less what payments in flight already hold, atomically
     /// per holder (two concurrent payments cannot both fit in one balance); `None` if it does not fit.
     fn reserve(&self, holder: Holder, balance: U256, value: U256) -> Option<Reservation> {
-        let mut held = self.reserved.entry(holder).or_insert(U256::ZERO);
-        if balance < held.saturating_add(value) {
-            let empty = held.is_zero();
-            drop(held);
-            if empty {
-                self.reserved.remove_if(&holder, |_, h| h.is_zero());
-            }
-            return None;
-        }
-        *held += value;
-        drop(held);
+        let held = self.reserved.try_hold(holder, value, balance)?;
         Some(Reservation {
-            holder,
-            value,
-            reserved: self.reserved.clone(),
+            held: Some(held),
             balances: self.balances.clone(),
             settled: false,
         })

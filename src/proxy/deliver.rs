@@ -108,23 +108,12 @@ async fn defer(
     }
     paid.state = PaymentState::Deferred;
     payments.metrics.payment("deferred");
-    // No transaction yet: the official clients read `success` and pass the response on.
-    let response = SettleResponse {
-        success: true,
-        error_reason: None,
-        error_message: None,
-        payer: Some(paid.payer.clone()),
-        transaction: String::new(),
-        network: paid.network.clone(),
-        amount: None,
-    };
-    Ok(vec![
-        response.header(paid.version),
-        ("Cache-Control", "no-store".into()),
-    ])
+    // No transaction yet (`paid.transaction` is empty): the official clients read `success` and
+    // pass the response on.
+    Ok(settled_headers(paid))
 }
 
-/// `PAYMENT-RESPONSE` of a payment charged already.
+/// `PAYMENT-RESPONSE` of a payment charged already (or owed, without its transaction yet).
 fn settled_headers(paid: &PaidRequest) -> Vec<(&'static str, String)> {
     let response = SettleResponse {
         success: true,

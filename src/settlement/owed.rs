@@ -4,12 +4,12 @@
 //! balance) is *flagged*: for an hour every payment of theirs settles as `after`, so a cheat
 //! gains at most one cap's worth.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{Address, U256};
-use dashmap::DashMap;
 use moka::sync::Cache;
+
+use crate::tally::{Held, Tally};
 
 /// (chain id, token, payer).
 pub type Debtor = (u64, Address, Address);
@@ -19,14 +19,14 @@ const FLAGGED_FOR: Duration = Duration::from_secs(3600);
 
 /// Unsettled value per payer.
 pub struct Owed {
-    owed: DashMap<Debtor, U256>,
+    owed: Tally<Debtor>,
     flagged: Cache<Address, ()>,
 }
 
 impl Default for Owed {
     fn default() -> Self {
         Self {
-            owed: DashMap::new(),
+            owed: Tally::default(),
             flagged: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(FLAGGED_FOR)
@@ -36,12 +36,7 @@ impl Default for Owed {
 }
 
 /// One payment's value counted against its payer until it is settled (or given up).
-#[derive(Debug)]
-pub struct OwedHold {
-    owed: Arc<Owed>,
-    debtor: Debtor,
-    value: U256,
-}
+pub type OwedHold = Held<Debtor>;
 
 impl std::fmt::Debug for Owed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,47 +44,19 @@ impl std::fmt::Debug for Owed {
     }
 }
 
-impl Drop for OwedHold {
-    fn drop(&mut self) {
-        self.owed.owed.remove_if_mut(&self.debtor, |_, v| {
-            *v = v.saturating_sub(self.value);
-            v.is_zero()
-        });
-    }
-}
-
 impl Owed {
-    /// Counts `value` against `debtor` if the total stays within `cap`, atomically per payer.
-    pub fn try_hold(self: &Arc<Self>, debtor: Debtor, value: U256, cap: U256) -> Option<OwedHold> {
+    /// Counts `value` against `debtor` if the total stays within `cap` (never for a flagged
+    /// payer).
+    pub fn try_hold(&self, debtor: Debtor, value: U256, cap: U256) -> Option<OwedHold> {
         if self.flagged.contains_key(&debtor.2) {
             return None;
         }
-        let mut owed = self.owed.entry(debtor).or_insert(U256::ZERO);
-        if owed.saturating_add(value) > cap {
-            let empty = owed.is_zero();
-            drop(owed);
-            if empty {
-                self.owed.remove_if(&debtor, |_, v| v.is_zero());
-            }
-            return None;
-        }
-        *owed += value;
-        drop(owed);
-        Some(OwedHold {
-            owed: self.clone(),
-            debtor,
-            value,
-        })
+        self.owed.try_hold(debtor, value, cap)
     }
 
     /// Counts `value` whatever the cap (a payment recovered from the ledger is owed already).
-    pub fn hold(self: &Arc<Self>, debtor: Debtor, value: U256) -> OwedHold {
-        *self.owed.entry(debtor).or_insert(U256::ZERO) += value;
-        OwedHold {
-            owed: self.clone(),
-            debtor,
-            value,
-        }
+    pub fn hold(&self, debtor: Debtor, value: U256) -> OwedHold {
+        self.owed.hold(debtor, value)
     }
 
     /// A settlement of this payer failed: no more credit for a while.
@@ -99,9 +66,7 @@ impl Owed {
 
     /// The unsettled value of every payer together, in atomic units (for metrics).
     pub fn total(&self) -> U256 {
-        self.owed
-            .iter()
-            .fold(U256::ZERO, |sum, e| sum.saturating_add(*e.value()))
+        self.owed.total()
     }
 }
 
@@ -115,7 +80,7 @@ mod tests {
 
     #[test]
     fn a_payer_owes_at_most_the_cap() {
-        let owed = Arc::new(Owed::default());
+        let owed = Owed::default();
         let cap = U256::from(2500);
         let a = owed
             .try_hold(debtor(2), U256::from(1000), cap)
@@ -134,7 +99,7 @@ mod tests {
 
     #[test]
     fn a_flagged_payer_gets_no_credit_and_holds_end_with_their_payment() {
-        let owed = Arc::new(Owed::default());
+        let owed = Owed::default();
         let cap = U256::from(10_000);
         let h = owed.hold(debtor(2), U256::from(700));
         assert_eq!(owed.total(), U256::from(700));

@@ -77,6 +77,23 @@ fn states(rows: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
+/// Waits until `pay_to` holds `want`, then checks every payment's authorization is used.
+async fn settled_on_chain(
+    stack: &Stack,
+    gw: &Gateway,
+    pay_to: &str,
+    want: U256,
+    payments: &[Signed],
+) {
+    let settled = eventually(60, || async { stack.usdc_balance(pay_to).await == want }).await;
+    let balance = stack.usdc_balance(pay_to).await;
+    assert!(settled, "balance {balance}\n{}", gw.log());
+    for s in payments {
+        let (from, nonce) = authorization(s);
+        assert!(chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await);
+    }
+}
+
 async fn sign_for(
     stack: &Stack,
     gw: &Gateway,
@@ -127,17 +144,7 @@ async fn two_hundred_background_payments_are_each_settled_once_and_one_bad_one_s
     assert_eq!(stack.origin_log(path).await.len(), 201);
 
     let want = U256::from(200 * 1000);
-    let settled = eventually(60, || async { stack.usdc_balance(&pay_to).await == want }).await;
-    assert!(
-        settled,
-        "balance {}\n{}",
-        stack.usdc_balance(&pay_to).await,
-        gw.log()
-    );
-    for s in &payments {
-        let (from, nonce) = authorization(s);
-        assert!(chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await);
-    }
+    settled_on_chain(&stack, &gw, &pay_to, want, &payments).await;
     let (from, nonce) = authorization(&bad[0]);
     assert!(!chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await);
     // Settled in batches, recorded in the ledger.
@@ -192,17 +199,7 @@ async fn kill_9_with_settlements_pending_loses_nothing_and_replays_nothing() {
     gw.rewrite_config(&config(&stack, &pay_to, 100));
     gw.kill9_and_restart(&env).await;
     let want = U256::from(20 * 1000);
-    let settled = eventually(60, || async { stack.usdc_balance(&pay_to).await == want }).await;
-    assert!(
-        settled,
-        "balance {}\n{}",
-        stack.usdc_balance(&pay_to).await,
-        gw.log()
-    );
-    for s in &payments {
-        let (from, nonce) = authorization(s);
-        assert!(chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await);
-    }
+    settled_on_chain(&stack, &gw, &pay_to, want, &payments).await;
     // None of them buys a second delivery after the restart.
     let again = send_all(&gw, path, &payments).await;
     assert!(again.iter().all(|(s, _)| *s == 402), "{again:?}");
@@ -229,21 +226,9 @@ async fn the_official_clients_take_a_background_answer_without_a_transaction() {
     )
     .await;
     for client in ["v2", "v1"] {
-        let payer = stack.payer();
-        let r = node::pay(
-            client,
-            &gw.url(&format!("/bg/{client}")),
-            &payer.private_key,
-            &[],
-        )
-        .await;
+        let url = gw.url(&format!("/bg/{client}"));
+        let (r, s) = node::pay_settled(client, &url, &stack.payer().private_key).await;
         assert_eq!(r.status, 200, "{client}: {r:?}\n{}", gw.log());
-        let header = if client == "v2" {
-            "payment-response"
-        } else {
-            "x-payment-response"
-        };
-        let s = decode_b64_json(&r.headers[header]);
         assert_eq!(s["success"], true, "{client}: {s}");
     }
     let want = U256::from(2000);

@@ -7,7 +7,7 @@ use futures::StreamExt;
 
 use crate::challenge;
 use crate::support::gateway::free_port;
-use crate::support::{Gateway, Stack, chain, decode_b64_json, fresh_address, node, unique_prefix};
+use crate::support::{Gateway, Stack, chain, fresh_address, node, unique_prefix};
 
 /// Anvil's default account #3 (its well-known test key): the gateway's gas account here. #0 owns
 /// USDC, #1 is the harness facilitator's signer.
@@ -35,20 +35,9 @@ async fn official_clients_pay_with_no_facilitator_and_the_gateway_settles_on_cha
     let (gw, pay_to) = self_settling(stack, &prefix).await;
     for client in ["v2", "v1"] {
         let payer = stack.payer();
-        let r = node::pay(
-            client,
-            &gw.url(&format!("{prefix}/{client}")),
-            &payer.private_key,
-            &[],
-        )
-        .await;
+        let url = gw.url(&format!("{prefix}/{client}"));
+        let (r, settlement) = node::pay_settled(client, &url, &payer.private_key).await;
         assert_eq!(r.status, 200, "{client}: {r:?}\n{}", gw.log());
-        let header = if client == "v2" {
-            "payment-response"
-        } else {
-            "x-payment-response"
-        };
-        let settlement = decode_b64_json(&r.headers[header]);
         assert_eq!(settlement["success"], true, "{client}: {settlement}");
         let tx = settlement["transaction"].as_str().expect("tx");
         let (from, nonce) = chain::authorization_used(&stack.info.rpc, tx)

@@ -41,6 +41,23 @@ pub async fn pay(client: &str, url: &str, key: &str, extra: &[&str]) -> PayResul
     serde_json::from_value(node("pay.mjs", &args).await).expect("pay result")
 }
 
+/// Pays `url` with the official `client` (`"v2"`: `@x402/fetch`, `"v1"`: `x402-fetch`); the
+/// result and its decoded settlement header (`PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`), `null`
+/// when there is none.
+pub async fn pay_settled(client: &str, url: &str, key: &str) -> (PayResult, Value) {
+    let r = pay(client, url, key, &[]).await;
+    let name = if client == "v2" {
+        "payment-response"
+    } else {
+        "x-payment-response"
+    };
+    let settlement = r
+        .headers
+        .get(name)
+        .map_or(Value::Null, |h| super::decode_b64_json(h));
+    (r, settlement)
+}
+
 /// A signed payment header for one requirement, without sending it.
 #[derive(Debug, Deserialize)]
 pub struct Signed {
@@ -51,22 +68,17 @@ pub struct Signed {
 /// Signs `requirement` (as the server sent it) like the official client; `overrides` are extra
 /// `sign.mjs` flags such as `--value 999`.
 pub async fn sign(version: u8, key: &str, requirement: &Value, overrides: &[&str]) -> Signed {
-    let mut args: Vec<String> = vec![
-        "--version".into(),
-        version.to_string(),
-        "--key".into(),
-        key.into(),
-        "--requirement".into(),
-        requirement.to_string(),
-    ];
-    args.extend(overrides.iter().map(|s| s.to_string()));
-    serde_json::from_value(node("sign.mjs", &args).await).expect("signed")
+    serde_json::from_value(sign_json(version, key, requirement, overrides).await).expect("signed")
 }
 
 /// `count` payments for `requirement` from one payer, each with its own nonce (one process).
 pub async fn sign_many(version: u8, key: &str, requirement: &Value, count: usize) -> Vec<Signed> {
     let count = count.to_string();
-    let overrides = ["--count", count.as_str()];
+    let signed = sign_json(version, key, requirement, &["--count", count.as_str()]).await;
+    serde_json::from_value(signed).expect("signed")
+}
+
+async fn sign_json(version: u8, key: &str, requirement: &Value, overrides: &[&str]) -> Value {
     let mut args: Vec<String> = vec![
         "--version".into(),
         version.to_string(),
@@ -76,5 +88,5 @@ pub async fn sign_many(version: u8, key: &str, requirement: &Value, count: usize
         requirement.to_string(),
     ];
     args.extend(overrides.iter().map(|s| s.to_string()));
-    serde_json::from_value(node("sign.mjs", &args).await).expect("signed")
+    node("sign.mjs", &args).await
 }
