@@ -80,8 +80,9 @@ impl Settlement {
         let Some(ledger) = &self.ledger else {
             return Ok(Accept::Recorded);
         };
+        // A payment given back earlier (nothing charged) may be presented again: its row is reused.
         match ledger
-            .insert(record::from_paid(paid, State::Reserved))
+            .insert_or_reuse_released(record::from_paid(paid, State::Reserved))
             .await?
         {
             Inserted::New => Ok(Accept::Recorded),

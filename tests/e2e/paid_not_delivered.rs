@@ -97,3 +97,26 @@ async fn a_payment_charged_but_not_delivered_gets_its_one_delivery_when_presente
     assert_eq!(served.load(Ordering::SeqCst), 1);
     assert_eq!(gw.status().await["ledger"]["paid_not_delivered"], 0);
 }
+
+#[tokio::test]
+async fn a_payment_given_back_can_be_presented_again() {
+    let stack = Stack::shared();
+    let prefix = unique_prefix("given-back");
+    let pay_to = fresh_address();
+    let routes = format!("[[routes]]\npath = \"{prefix}/**\"\nprice = \"$0.001\"\n");
+    let gw = Gateway::start_with(stack, &pay_to, &routes).await;
+    let (v2, _) = challenge(&gw, &format!("{prefix}/ok")).await;
+    let s = node::sign(2, &stack.payer().private_key, &v2["accepts"][0], &[]).await;
+    let client = reqwest::Client::new();
+    let send = |path: String| client.get(gw.url(&path)).header(&s.header, &s.value).send();
+    // The origin fails: nothing charged, the claim given back (and its ledger row released).
+    let r = send(format!("{prefix}/status/500/x")).await.expect("send");
+    assert_eq!(r.status(), 500);
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::ZERO);
+    // The same payment buys the next delivery, once.
+    let r = send(format!("{prefix}/ok")).await.expect("send");
+    assert_eq!(r.status(), 200, "{}", gw.log());
+    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
+    let r = send(format!("{prefix}/ok")).await.expect("send");
+    assert_eq!(r.status(), 402);
+}
