@@ -5,7 +5,7 @@
 # afterwards in Multicall3 batches. The origin is an nginx serving a small file (the load bench's
 # origin config), pinned with wrk. Target (DESIGN.md): ≥ 5,000 req/s with p50 ≤ 2 ms on 2 cores.
 # Knobs (env): DURATION (5s), CONNECTIONS (8), COUNT (payments signed, 60000), PAYERS (4),
-#   PERF_OUT (a file: perf-record the gateway during the run), KEEP_LOG (a file: the gateway log), LEDGER_SYNC (full | normal), BATCH_WAIT_MS (200; longer than the run: settlement after it), SERVER_CPU (0), CLIENT_CPU (1), SKIP_BUILD (0).
+#   GW_THREADS (1), PERF_OUT (a file: perf-record the gateway during the run), KEEP_LOG (a file: the gateway log), LEDGER_SYNC (full | normal), BATCH_WAIT_MS (200; longer than the run: settlement after it), SERVER_CPU (0), CLIENT_CPU (1), SKIP_BUILD (0).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -52,7 +52,7 @@ nginx_pid=$!
 cat > "$work/gateway.toml" <<TOML
 [server]
 listen = ["127.0.0.1:$port"]
-threads = 1
+threads = ${GW_THREADS:-1}
 
 [admin]
 listen = "127.0.0.1:$admin"
