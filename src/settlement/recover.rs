@@ -4,7 +4,8 @@
 //!    again in the replay guard: none can be replayed after a restart.
 //! 2. Open payments resume by state:
 //!    - `forwarded` (delivered, owed): queued for settlement, counted as owed again;
-//!    - `settling`: something may be out; a `background` one is queued to ask the chain first,
+//!    - `settling`: something may be out; a `background` one is queued to ask the chain first
+//!      (after a receipt timeout, when the gateway itself may have sent it),
 //!      an `after`/`before` one (whose client got nothing) is asked now: spent →
 //!      `paid_not_delivered` (the same payment presented again gets its delivery), not spent →
 //!      `released`;
@@ -74,10 +75,27 @@ pub async fn resume(
             (State::Forwarded, _) | (State::Settling, SettlePolicy::Background) => {
                 let debtor = (paid.key.chain_id, paid.key.asset, paid.key.payer);
                 paid.owed = Some(Arc::new(settlement.owed.hold(debtor, paid.auth.value)));
-                settlement.requeue(Job {
+                let job = Job {
                     paid,
                     check_chain_first: rec.state == State::Settling,
-                });
+                };
+                // One that may be out already waits for its transaction to land (or not)
+                // before the chain is asked, so it is not sent a second time.
+                let pause = snapshot
+                    .onchain
+                    .get(&rec.chain_id)
+                    .filter(|_| job.check_chain_first)
+                    .map(|s| s.settings().receipt_timeout);
+                match pause {
+                    Some(pause) => {
+                        let settlement = settlement.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(pause).await;
+                            settlement.requeue(job);
+                        });
+                    }
+                    None => settlement.requeue(job),
+                }
                 done.resumed += 1;
             }
             (State::Settling | State::Reserved, _) => match spent(chain, &rec).await {

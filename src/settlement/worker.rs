@@ -329,10 +329,14 @@ impl Run {
         if let Err(e) = ledger.transition_many(moves).await {
             tracing::error!("ledger write failed after settling: {e}");
         }
-        for (mut job, check) in again {
-            job.check_chain_first |= check;
-            self.retry(job);
-        }
+        let jobs: Vec<Job> = again
+            .into_iter()
+            .map(|(mut job, unknown)| {
+                job.check_chain_first |= unknown;
+                job
+            })
+            .collect();
+        self.retry_all(jobs, false);
     }
 
     fn retry_all(&self, jobs: Vec<Job>, check: bool) {
@@ -342,11 +346,17 @@ impl Run {
         }
     }
 
-    /// Back to the queue after a pause (the payment's holds stay with it).
+    /// Back to the queue after a pause (the payment's holds stay with it). One whose outcome is
+    /// unknown waits out a receipt timeout first: a transaction still in the mempool must land
+    /// (or not) before the chain is asked, so the authorization is not sent a second time.
     fn retry(&self, job: Job) {
+        let pause = match self.snapshot.onchain.get(&job.paid.key.chain_id) {
+            Some(s) if job.check_chain_first => s.settings().receipt_timeout.max(RETRY_AFTER),
+            _ => RETRY_AFTER,
+        };
         let settlement = self.settlement.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(RETRY_AFTER).await;
+            tokio::time::sleep(pause).await;
             settlement.requeue(job);
         });
     }

@@ -204,13 +204,16 @@ async fn kill_9_with_settlements_pending_loses_nothing_and_replays_nothing() {
     let again = send_all(&gw, path, &payments).await;
     assert!(again.iter().all(|(s, _)| *s == 402), "{again:?}");
     assert_eq!(stack.origin_log(path).await.len(), 20);
-    let rows = ledger(&gw);
-    assert_eq!(
-        states(&rows).iter().filter(|s| *s == "settled").count(),
-        20,
-        "{:?}",
-        states(&rows)
-    );
+    // The chain moves first; the ledger's `settled` follows in the same run.
+    let recorded = eventually(10, || async {
+        states(&ledger(&gw))
+            .iter()
+            .filter(|s| *s == "settled")
+            .count()
+            == 20
+    })
+    .await;
+    assert!(recorded, "{:?}", states(&ledger(&gw)));
     // Still exactly once: the balance did not move again.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(stack.usdc_balance(&pay_to).await, want);
