@@ -5,7 +5,7 @@
 # afterwards in Multicall3 batches. The origin is an nginx serving a small file (the load bench's
 # origin config), pinned with wrk. Target (DESIGN.md): ≥ 5,000 req/s with p50 ≤ 2 ms on 2 cores.
 # Knobs (env): DURATION (5s), CONNECTIONS (8), COUNT (payments signed, 60000), PAYERS (4),
-#   GW_THREADS (1), PERF_OUT (a file: perf-record the gateway during the run), KEEP_LOG (a file: the gateway log), LEDGER_SYNC (full | normal), BATCH_WAIT_MS (200; longer than the run: settlement after it), SERVER_CPU (0), CLIENT_CPU (1), SKIP_BUILD (0).
+#   BG_PATH (/paid/item; /free/item sends the same payments to the free route), GW_THREADS (1), PERF_OUT (a file: perf-record the gateway during the run), KEEP_LOG (a file: the gateway log), LEDGER_SYNC (full | normal), BATCH_WAIT_MS (200; longer than the run: settlement after it), SERVER_CPU (0), CLIENT_CPU (1), SKIP_BUILD (0).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -102,9 +102,11 @@ cpu() { awk '{print $14 + $15}' "/proc/$gw_pid/stat"; }
 log "wrk: $CONNECTIONS connections, $DURATION"
 before=$(cpu)
 if [ -n "${PERF_OUT:-}" ]; then perf record -F 999 -g -p "$gw_pid" -o "$PERF_OUT" -- sleep 4 >/dev/null 2>&1 & fi
-BG_OUT="$work/payments.txt" taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
+BG_PATH="${BG_PATH:-/paid/item}" BG_OUT="$work/payments.txt" taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
     -s "$HERE/background.lua" "http://127.0.0.1:$port" | tee "$work/wrk.txt"
 after=$(cpu)
+idle_from=$(cpu); sleep 2; idle_to=$(cpu)
+log "gateway CPU while idle for 2 s after the run: $(( (idle_to - idle_from) * 1000 / $(getconf CLK_TCK) )) ms"
 log "baseline, same gateway and origin: the free route, no payment"
 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
     "http://127.0.0.1:$port/free/item" | grep -E "Requests/sec|50%|99%" | sed 's/^/[free] /'
