@@ -18,6 +18,7 @@ use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
 use crate::config::reload::LiveConfig;
+use crate::ledger::{LedgerError, State, Summary};
 use crate::settlement::Settlement;
 use crate::store::ReplayGuard;
 pub use metrics::Metrics;
@@ -31,19 +32,26 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// The ledger's counts (also refreshes the ledger gauges); `null` without a ledger.
-    fn ledger(&self) -> serde_json::Value {
+    /// Reads the ledger's counts and sets the ledger gauges from them (and the owed total);
+    /// `None` without a ledger.
+    fn ledger_summary(&self) -> Option<Result<Summary, LedgerError>> {
         let owed = self.settlement.owed.total();
         self.metrics
             .unsettled_value
             .set(owed.saturating_to::<u128>() as f64);
-        let Some(ledger) = self.settlement.ledger() else {
-            return serde_json::Value::Null;
-        };
-        match ledger.reader().summary() {
-            Ok(summary) => {
-                let undelivered = summary.count(crate::ledger::State::PaidNotDelivered);
-                self.metrics.paid_not_delivered.set(undelivered as i64);
+        let summary = self.settlement.ledger()?.reader().summary();
+        if let Ok(s) = &summary {
+            let undelivered = s.count(State::PaidNotDelivered);
+            self.metrics.paid_not_delivered.set(undelivered as i64);
+        }
+        Some(summary)
+    }
+
+    /// The `/status` ledger section; `null` without a ledger.
+    fn ledger(&self) -> serde_json::Value {
+        match self.ledger_summary() {
+            None => serde_json::Value::Null,
+            Some(Ok(summary)) => {
                 let by_state: serde_json::Map<String, serde_json::Value> = summary
                     .counts
                     .iter()
@@ -51,12 +59,12 @@ impl Admin {
                     .collect();
                 json!({
                     "payments": by_state,
-                    "paid_not_delivered": undelivered,
+                    "paid_not_delivered": summary.count(State::PaidNotDelivered),
                     "unsettled_units": summary.unsettled_units.to_string(),
-                    "owed_units": owed.to_string(),
+                    "owed_units": self.settlement.owed.total().to_string(),
                 })
             }
-            Err(e) => json!({ "error": e.to_string() }),
+            Some(Err(e)) => json!({ "error": e.to_string() }),
         }
     }
 
@@ -97,7 +105,7 @@ impl ServeHttp for Admin {
             ),
             "/metrics" => {
                 self.metrics.replay_claims.set(self.guard.len() as i64);
-                let _ = self.ledger();
+                let _ = self.ledger_summary();
                 (200, "text/plain; version=0.0.4", self.metrics.render())
             }
             _ => (404, "text/plain", b"not found\n".to_vec()),

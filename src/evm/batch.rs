@@ -59,14 +59,15 @@ impl OnchainSettler {
         let results = decode_results(&answer, calls.len()).ok_or_else(|| {
             FacilitatorError::Unreachable("batch simulation answered garbage".into())
         })?;
+        let mut live = Vec::with_capacity(auths.len());
         for (i, (ok, data)) in results.iter().enumerate() {
-            if !ok {
+            if *ok {
+                live.push(i);
+            } else {
                 tracing::info!(payer = %auths[i].from, "authorization would fail: {}", revert_reason(data));
             }
         }
-        let would_succeed: Vec<bool> = results.iter().map(|(ok, _)| *ok).collect();
         let mut outcomes = vec![BatchOutcome::Refused; auths.len()];
-        let live: Vec<usize> = (0..auths.len()).filter(|&i| would_succeed[i]).collect();
         if live.is_empty() {
             return Ok(outcomes);
         }
@@ -178,12 +179,8 @@ fn revert_reason(data: &[u8]) -> String {
     text.unwrap_or_else(|| format!("0x{}", alloy_primitives::hex::encode(data)))
 }
 
-/// The `success` flags of an `aggregate3` answer (`(bool success, bytes returnData)[]`).
-pub fn decode_success_flags(data: &[u8], expected: usize) -> Option<Vec<bool>> {
-    decode_results(data, expected).map(|r| r.into_iter().map(|(ok, _)| ok).collect())
-}
-
-/// Each call's (success, returnData) of an `aggregate3` answer.
+/// Each call's (success, returnData) of an `aggregate3` answer
+/// (`(bool success, bytes returnData)[]`).
 fn decode_results(data: &[u8], expected: usize) -> Option<Vec<(bool, Vec<u8>)>> {
     let read = |at: usize| -> Option<usize> {
         let w = data.get(at..at.checked_add(32)?)?;
@@ -271,8 +268,11 @@ mod tests {
         push(&mut d, 4);
         d.extend_from_slice(&[0x08, 0xc3, 0x79, 0xa0]);
         d.extend_from_slice(&[0; 28]);
-        assert_eq!(decode_success_flags(&d, 2), Some(vec![true, false]));
-        assert_eq!(decode_success_flags(&d, 3), None, "count mismatch");
-        assert_eq!(decode_success_flags(&d[..100], 2), None, "truncated");
+        let flags = |data: &[u8], n| {
+            decode_results(data, n).map(|r| r.into_iter().map(|(ok, _)| ok).collect::<Vec<_>>())
+        };
+        assert_eq!(flags(&d, 2), Some(vec![true, false]));
+        assert_eq!(flags(&d, 3), None, "count mismatch");
+        assert_eq!(flags(&d[..100], 2), None, "truncated");
     }
 }

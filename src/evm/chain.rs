@@ -104,6 +104,14 @@ impl Drop for Reservation {
     }
 }
 
+/// Whether [`ChainReader::check`] reads the nonce from the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceRead {
+    Now,
+    /// Left to the settlement step (`settle = "background"`).
+    Deferred,
+}
+
 /// What the chain says about an authorization.
 #[derive(Debug)]
 pub enum ChainVerdict {
@@ -141,27 +149,27 @@ impl ChainReader {
     }
 
     /// Checks the nonce and the balance of `payer` for `value` of `token`, in that order (the
-    /// official facilitator's), and reserves the value when both hold.
+    /// official facilitator's), and reserves the value when both hold. With
+    /// [`NonceRead::Deferred`] the nonce is not read from the chain (one this reader has seen used
+    /// is still refused): under `settle = "background"` it is left to the settlement step, within
+    /// the payer's unsettled cap.
     pub async fn check(
         &self,
         token: Address,
         payer: Address,
         nonce: B256,
         value: U256,
+        read: NonceRead,
     ) -> Result<ChainVerdict, ChainError> {
-        let nonce_key = (token, payer, nonce);
-        if self.used_nonces.contains_key(&nonce_key) {
-            return Ok(ChainVerdict::NonceUsed);
-        }
-        if self.is_spent(token, payer, nonce).await? {
+        let spent = self.known_spent(token, payer, nonce)
+            || (read == NonceRead::Now && self.is_spent(token, payer, nonce).await?);
+        if spent {
             return Ok(ChainVerdict::NonceUsed);
         }
         self.check_balance(token, payer, value).await
     }
 
-    /// Checks only the balance (cached) and reserves the value: under `settle = "background"` the
-    /// nonce is left to the settlement step, within the payer's unsettled cap. A nonce this
-    /// reader has seen used is still refused.
+    /// Checks only the balance (cached, less what is reserved) and reserves the value.
     pub async fn check_balance(
         &self,
         token: Address,
@@ -207,7 +215,7 @@ impl ChainReader {
     }
 
     /// Whether this reader has seen the nonce spent (no RPC call).
-    pub fn known_spent(&self, token: Address, payer: Address, nonce: B256) -> bool {
+    fn known_spent(&self, token: Address, payer: Address, nonce: B256) -> bool {
         self.used_nonces.contains_key(&(token, payer, nonce))
     }
 
@@ -352,7 +360,13 @@ mod tests {
     async fn an_unreachable_rpc_is_an_error_not_a_verdict() {
         let (r, (token, payer)) = reader_with_balance(0);
         let e = r
-            .check(token, payer, B256::repeat_byte(3), U256::from(1))
+            .check(
+                token,
+                payer,
+                B256::repeat_byte(3),
+                U256::from(1),
+                NonceRead::Now,
+            )
             .await;
         assert!(e.is_err(), "{e:?}");
     }

@@ -87,13 +87,11 @@ pub struct PaidRequest {
     pub payload: serde_json::Value,
     /// The matched requirement in the payload's protocol version.
     pub requirements: serde_json::Value,
-    /// The authorization's `validBefore`: settling later than this cannot succeed.
-    pub valid_before: u64,
     pub state: PaymentState,
     /// Under local verification: the value held against the payer's balance until the payment
     /// is settled (or given back).
     pub hold: Option<Arc<crate::evm::chain::Reservation>>,
-    /// The signed authorization, decoded once.
+    /// The signed authorization, decoded once (after its `valid_before` a settlement cannot land).
     pub auth: ExactAuthorization,
     /// The route's name (for the ledger).
     pub route: String,
@@ -109,6 +107,31 @@ pub struct PaidRequest {
 }
 
 impl PaidRequest {
+    /// Moves the payment out (for its settlement after the request), leaving behind what the
+    /// end of the request still reads (payer, amount, route), marked handed over: the payload
+    /// and requirements are moved, not copied, on the request path.
+    pub fn hand_over(&mut self) -> PaidRequest {
+        let left = PaidRequest {
+            key: self.key.clone(),
+            version: self.version,
+            payer: self.payer.clone(),
+            amount: self.amount.clone(),
+            network: self.network.clone(),
+            asset: self.asset.clone(),
+            payload: serde_json::Value::Null,
+            requirements: serde_json::Value::Null,
+            state: PaymentState::Released,
+            hold: None,
+            auth: self.auth.clone(),
+            route: self.route.clone(),
+            policy: self.policy,
+            owed: None,
+            transaction: None,
+            accepted_ms: self.accepted_ms,
+        };
+        std::mem::replace(self, left)
+    }
+
     /// The payment as verifiers and settlers take it.
     pub fn as_payment(&self) -> crate::x402::settlement::Payment<'_> {
         crate::x402::settlement::Payment {

@@ -101,7 +101,8 @@ async fn defer(
     if status >= 400 {
         return settle_now(payments, snapshot, paid, status, outcome).await;
     }
-    if !payments.settlement.mark_now(paid, State::Forwarded).await {
+    let settlement = &payments.settlement;
+    if !settlement.has_ledger() || !settlement.mark_now(paid, State::Forwarded).await {
         // The debt cannot be written down: collect now instead.
         paid.policy = SettlePolicy::After;
         return settle_now(payments, snapshot, paid, status, outcome).await;
@@ -140,8 +141,7 @@ pub async fn finish(payments: &Payments, paid: &mut PaidRequest, delivered: bool
             true
         }
         PaymentState::Deferred if delivered => {
-            paid.state = PaymentState::Released; // handed over
-            ledger.enqueue(paid.clone());
+            ledger.enqueue(paid.hand_over());
             false
         }
         PaymentState::Deferred => {

@@ -21,7 +21,7 @@ use alloy_primitives::Address;
 use super::ctx::{PaidRequest, PaymentState};
 use crate::admin::Metrics;
 use crate::clock::Clock;
-use crate::evm::chain::{ChainError, ChainReader, ChainVerdict, Reservation};
+use crate::evm::chain::{ChainError, ChainReader, ChainVerdict, NonceRead, Reservation};
 use crate::evm::exact::ExactError;
 use crate::evm::{ExactAuthorization, exact};
 use crate::facilitator::FacilitatorError;
@@ -208,7 +208,6 @@ impl Accepted<'_> {
             asset: self.offer.v2.asset.clone(),
             payload: self.header.raw().clone(),
             requirements: self.requirements,
-            valid_before: self.auth.valid_before,
             state: PaymentState::Verified,
             hold: hold.map(Arc::new),
             auth: self.auth,
@@ -229,12 +228,14 @@ async fn on_chain(payments: &Payments, chain: &ChainReader, accepted: Accepted<'
         Err(v) => return v,
     };
     let (auth, asset) = (&accepted.auth, accepted.key.asset);
-    let verdict = if accepted.owed.is_some() && !chain.known_spent(asset, auth.from, auth.nonce) {
-        chain.check_balance(asset, auth.from, auth.value).await
-    } else {
-        chain.check(asset, auth.from, auth.nonce, auth.value).await
+    let read = match accepted.owed {
+        Some(_) => NonceRead::Deferred,
+        None => NonceRead::Now,
     };
-    match verdict {
+    match chain
+        .check(asset, auth.from, auth.nonce, auth.value, read)
+        .await
+    {
         Ok(ChainVerdict::Payable(hold)) => {
             payments.metrics.payment("verified_local");
             accepted.paid(Some(hold))

@@ -92,7 +92,8 @@ pub async fn after_origin(
         return SettleOutcome::NotCharged;
     }
     let deadline = Duration::from_secs(
-        paid.valid_before
+        paid.auth
+            .valid_before
             .saturating_sub(payments.clock.now_secs())
             .max(1),
     );
@@ -182,7 +183,10 @@ async fn reconcile(
     why: &str,
 ) -> SettleOutcome {
     tracing::warn!(payer = %paid.payer, "settlement outcome unknown ({why}): asking the chain");
-    let left = paid.valid_before.saturating_sub(payments.clock.now_secs());
+    let left = paid
+        .auth
+        .valid_before
+        .saturating_sub(payments.clock.now_secs());
     let wait = chain
         .settings()
         .reconcile_wait

@@ -183,15 +183,14 @@ impl Gateway {
                     "payments cannot be verified right now; nothing was charged, try again shortly",
                 ))
             }
+            // A 503 carries `Retry-After` (`Reply::error`).
             Verdict::LedgerUnavailable => {
                 ctx.outcome = Outcome::Unavailable;
-                let mut reply = Reply::error(
+                Step::Reply(Reply::error(
                     503,
                     "ledger_unavailable",
                     "payments cannot be recorded right now; nothing was charged, try again shortly",
-                );
-                reply.headers.push(("Retry-After", "5".into()));
-                Step::Reply(reply)
+                ))
             }
             Verdict::Used(_) => {
                 ctx.outcome = Outcome::Challenged(Rejection::AlreadyUsed.label());

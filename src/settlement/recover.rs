@@ -19,7 +19,7 @@ use super::{Job, Settlement, record};
 use crate::evm::chain::ChainReader;
 use crate::ledger::{LedgerError, Move, Record, State};
 use crate::snapshot::{SettlePolicy, Snapshot};
-use crate::store::ReplayGuard;
+use crate::store::{PaymentKey, ReplayGuard};
 
 /// What recovery did, for the log and the tests.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub async fn resume(
                 }
                 done.resumed += 1;
             }
-            (State::Settling | State::Reserved, _) => match spent(chain, &rec).await {
+            (State::Settling | State::Reserved, _) => match spent(chain, &paid.key).await {
                 Some(true) => {
                     if rec.state == State::Reserved {
                         moves.push(mv(&rec, State::Settling, None));
@@ -125,12 +125,10 @@ pub async fn resume(
 
 /// Whether the chain shows the payment spent; without a chain to ask, not spent (nothing can
 /// be learned later either); `None` when the chain cannot be read now.
-async fn spent(chain: Option<&ChainReader>, rec: &Record) -> Option<bool> {
+async fn spent(chain: Option<&ChainReader>, k: &PaymentKey) -> Option<bool> {
     let Some(chain) = chain else {
         return Some(false);
     };
-    let paid = record::to_paid(rec).ok()?;
-    let k = &paid.key;
     chain.is_spent(k.asset, k.payer, k.nonce).await.ok()
 }
 

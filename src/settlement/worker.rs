@@ -70,9 +70,10 @@ impl BackgroundService for Worker {
         let mut waiting: BTreeMap<Group, (Instant, Vec<Job>)> = BTreeMap::new();
         let mut running = JoinSet::new();
         loop {
+            let current = self.config.snapshot();
             let deadline = waiting
                 .iter()
-                .map(|(g, (since, _))| *since + self.limits(g).1)
+                .map(|(g, (since, _))| *since + limits(&current, g).1)
                 .min();
             let sleep = async {
                 match deadline {
@@ -95,10 +96,12 @@ impl BackgroundService for Worker {
             self.metrics
                 .settlements_pending
                 .set(pending(&waiting) as i64 + running.len() as i64);
+            // One snapshot for this turn: every group's limits and every run read it.
+            let snapshot = self.config.snapshot();
             let due: Vec<Group> = waiting
                 .iter()
                 .filter(|(g, (since, list))| {
-                    let (max, wait) = self.limits(g);
+                    let (max, wait) = limits(&snapshot, g);
                     list.len() >= max || since.elapsed() >= wait
                 })
                 .map(|(g, _)| *g)
@@ -107,13 +110,13 @@ impl BackgroundService for Worker {
                 let Some((_, mut list)) = waiting.remove(&group) else {
                     continue;
                 };
-                let max = self.limits(&group).0;
+                let max = limits(&snapshot, &group).0;
                 while !list.is_empty() {
                     let rest = list.split_off(list.len().min(max));
                     let batch = std::mem::replace(&mut list, rest);
                     let run = Run {
                         settlement: self.settlement.clone(),
-                        snapshot: self.config.snapshot(),
+                        snapshot: snapshot.clone(),
                         clock: self.clock.clone(),
                         metrics: self.metrics.clone(),
                     };
@@ -133,14 +136,13 @@ impl Worker {
             .1
             .push(job);
     }
+}
 
-    /// (most per settlement, longest wait) for a group.
-    fn limits(&self, group: &Group) -> (usize, Duration) {
-        let snapshot = self.config.snapshot();
-        match snapshot.onchain.get(&group.0) {
-            Some(s) => (s.settings().batch_max, s.settings().batch_wait),
-            None => (FACILITATOR_CONCURRENCY, Duration::ZERO),
-        }
+/// (most per settlement, longest wait) for a group.
+fn limits(snapshot: &Snapshot, group: &Group) -> (usize, Duration) {
+    match snapshot.onchain.get(&group.0) {
+        Some(s) => (s.settings().batch_max, s.settings().batch_wait),
+        None => (FACILITATOR_CONCURRENCY, Duration::ZERO),
     }
 }
 
@@ -180,7 +182,7 @@ impl Run {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!("ledger write failed, settlements postponed: {e}");
-                return self.retry_all(jobs, false);
+                return jobs.into_iter().for_each(|job| self.retry(job));
             }
         };
         let mut live = Vec::new();
@@ -211,7 +213,7 @@ impl Run {
 
     /// For a job that may have been sent already, or is past its window: the chain's answer.
     async fn known_on_chain(&self, job: &Job) -> Option<Fate> {
-        let expired = self.clock.now_secs() >= job.paid.valid_before;
+        let expired = self.clock.now_secs() >= job.paid.auth.valid_before;
         if !job.check_chain_first && !expired {
             return None;
         }
@@ -329,19 +331,8 @@ impl Run {
         if let Err(e) = ledger.transition_many(moves).await {
             tracing::error!("ledger write failed after settling: {e}");
         }
-        let jobs: Vec<Job> = again
-            .into_iter()
-            .map(|(mut job, unknown)| {
-                job.check_chain_first |= unknown;
-                job
-            })
-            .collect();
-        self.retry_all(jobs, false);
-    }
-
-    fn retry_all(&self, jobs: Vec<Job>, check: bool) {
-        for mut job in jobs {
-            job.check_chain_first |= check;
+        for (mut job, unknown) in again {
+            job.check_chain_first |= unknown;
             self.retry(job);
         }
     }

@@ -7,6 +7,7 @@ use alloy_primitives::U256;
 use serde_json::{Value, json};
 
 use crate::challenge;
+use crate::support::forward::forward;
 use crate::support::gateway::free_port;
 use crate::support::{Gateway, Stack, decode_b64_json, fresh_address, node, unique_prefix};
 
@@ -164,23 +165,6 @@ async fn an_unreadable_chain_closes_paid_routes_and_keeps_free_ones() {
     assert!(stack.origin_log(&prefix).await.is_empty());
     let free = reqwest::get(gw.url("/free/x")).await.expect("free");
     assert_eq!(free.status(), 200);
-}
-
-/// Forwards every connection on `port` to `to` (an RPC coming back up).
-async fn forward(port: u16, to: String) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind");
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let to = to.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
 }
 
 #[tokio::test]

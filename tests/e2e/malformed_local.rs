@@ -3,37 +3,16 @@
 //! forged 65-byte signatures) each get a 4xx with a reason; none reaches the origin, and neither
 //! the facilitator nor the chain's RPC is asked about any of them.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::challenge;
+use crate::support::forward::forward;
 use crate::support::gateway::free_port;
 use crate::support::{Gateway, Stack, decode_b64_json, fresh_address, node, unique_prefix};
-
-/// Forwards `port` to `to`, counting the connections made through it.
-async fn counting_forward(port: u16, to: String) -> Arc<AtomicUsize> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind");
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
-            let to = to.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    count
-}
 
 fn encode(v: &Value) -> String {
     STANDARD.encode(v.to_string())
@@ -152,7 +131,7 @@ async fn malformed_and_forged_payments_cost_no_remote_call_in_local_mode() {
     let stack = Stack::start();
     let prefix = unique_prefix("malformed");
     let rpc_port = free_port();
-    let rpc_calls = counting_forward(
+    let rpc_calls = forward(
         rpc_port,
         stack.info.rpc.trim_start_matches("http://").into(),
     )

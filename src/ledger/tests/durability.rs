@@ -65,10 +65,7 @@ async fn acknowledged_writes_survive_a_restart() {
         ledger.insert(record.clone()).await.unwrap();
         written.push(record);
     }
-    ledger
-        .transition(&written[0].id, State::Forwarded, None, None)
-        .await
-        .unwrap();
+    mv(&ledger, &written[0].id, State::Forwarded).await;
     written[0].state = State::Forwarded;
     written[0].updated_ms = TEST_NOW_MS;
     drop(ledger);
@@ -159,11 +156,5 @@ async fn a_full_ledger_fails_writes_with_full_and_keeps_what_it_acknowledged() {
     assert_eq!(ledger.summary().unwrap().total(), stored.len() as u64);
     // Rows already there can still move: an update in place needs no new page.
     let first = sample_record(stored[0]).id;
-    assert_eq!(
-        ledger
-            .transition(&first, State::Forwarded, None, None)
-            .await
-            .unwrap(),
-        Moved::Done
-    );
+    assert_eq!(mv(&ledger, &first, State::Forwarded).await, Moved::Done);
 }

@@ -56,6 +56,11 @@ fn temp_ledger() -> (tempfile::TempDir, Ledger) {
     (dir, ledger)
 }
 
+/// Moves `id` to `to` (no transaction, no reason).
+async fn mv(ledger: &Ledger, id: &str, to: State) -> Moved {
+    ledger.transition(id, to, None, None).await.unwrap()
+}
+
 /// A record with a payload of about 2 KB, to fill a small ledger quickly.
 fn bulky_record(n: u64) -> Record {
     let mut record = sample_record(n);

@@ -48,10 +48,7 @@ async fn query_filters_and_orders_newest_first() {
         record.payer = if n <= 3 { "0xAAAA" } else { "0xbbbb" }.to_owned();
         ledger.insert(record).await.unwrap();
     }
-    ledger
-        .transition(&sample_record(5).id, State::Forwarded, None, None)
-        .await
-        .unwrap();
+    mv(&ledger, &sample_record(5).id, State::Forwarded).await;
     let ids = |filter: Filter| -> Vec<u64> {
         ledger
             .query(&filter)

@@ -88,10 +88,7 @@ async fn transitions_follow_the_machine() {
     ledger.insert(record.clone()).await.unwrap();
 
     assert_eq!(
-        ledger
-            .transition(id, State::Settled, None, None)
-            .await
-            .unwrap(),
+        mv(&ledger, id, State::Settled).await,
         Moved::Refused(State::Reserved)
     );
     assert_eq!(
@@ -100,20 +97,8 @@ async fn transitions_follow_the_machine() {
         "a refused move changes nothing"
     );
 
-    assert_eq!(
-        ledger
-            .transition(id, State::Forwarded, None, None)
-            .await
-            .unwrap(),
-        Moved::Done
-    );
-    assert_eq!(
-        ledger
-            .transition(id, State::Settling, None, None)
-            .await
-            .unwrap(),
-        Moved::Done
-    );
+    assert_eq!(mv(&ledger, id, State::Forwarded).await, Moved::Done);
+    assert_eq!(mv(&ledger, id, State::Settling).await, Moved::Done);
     assert_eq!(
         ledger
             .transition(id, State::Forwarded, None, Some("timeout".into()))
@@ -121,13 +106,7 @@ async fn transitions_follow_the_machine() {
             .unwrap(),
         Moved::Done
     );
-    assert_eq!(
-        ledger
-            .transition(id, State::Settling, None, None)
-            .await
-            .unwrap(),
-        Moved::Done
-    );
+    assert_eq!(mv(&ledger, id, State::Settling).await, Moved::Done);
     let settling = ledger.get(id).unwrap().unwrap();
     assert_eq!((settling.state, settling.attempts), (State::Settling, 2));
     assert_eq!(settling.updated_ms, TEST_NOW_MS);
@@ -141,10 +120,7 @@ async fn transitions_follow_the_machine() {
     let settled = ledger.transition(id, State::Settled, Some("0xabc".into()), None);
     assert_eq!(settled.await.unwrap(), Moved::Done);
     assert_eq!(
-        ledger
-            .transition(id, State::Released, None, None)
-            .await
-            .unwrap(),
+        mv(&ledger, id, State::Released).await,
         Moved::Refused(State::Settled)
     );
     let undelivered = ledger.transition(
@@ -154,13 +130,7 @@ async fn transitions_follow_the_machine() {
         Some("client gone".into()),
     );
     assert_eq!(undelivered.await.unwrap(), Moved::Done);
-    assert_eq!(
-        ledger
-            .transition(id, State::Settled, None, None)
-            .await
-            .unwrap(),
-        Moved::Done
-    );
+    assert_eq!(mv(&ledger, id, State::Settled).await, Moved::Done);
     let done = ledger.get(id).unwrap().unwrap();
     assert_eq!(done.state, State::Settled);
     assert_eq!(done.transaction.as_deref(), Some("0xabc"));
@@ -169,10 +139,7 @@ async fn transitions_follow_the_machine() {
 
     let missing = sample_record(99).id;
     assert_eq!(
-        ledger
-            .transition(&missing, State::Forwarded, None, None)
-            .await
-            .unwrap(),
+        mv(&ledger, &missing, State::Forwarded).await,
         Moved::Missing
     );
 }
@@ -224,10 +191,7 @@ async fn transition_later_is_applied_in_order() {
     ledger.transition_later(&id, State::Forwarded, None, None);
     ledger.transition_later(&id, State::Settled, None, None); // refused: logged only
     // Commands are handled in order: once this one is answered, the queued ones are done.
-    ledger
-        .transition(&id, State::Settling, None, None)
-        .await
-        .unwrap();
+    mv(&ledger, &id, State::Settling).await;
     let record = ledger.get(&id).unwrap().unwrap();
     assert_eq!((record.state, record.attempts), (State::Settling, 1));
 }

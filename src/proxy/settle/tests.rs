@@ -77,7 +77,6 @@ async fn setup(valid_before: u64) -> (Payments, PaidRequest) {
         asset: Address::repeat_byte(1).to_checksum(None),
         payload: serde_json::json!({}),
         requirements: serde_json::json!({}),
-        valid_before,
         state: PaymentState::Verified,
         hold: None,
         auth: crate::evm::ExactAuthorization {
@@ -101,7 +100,7 @@ async fn setup(valid_before: u64) -> (Payments, PaidRequest) {
 async fn claimable(payments: &Payments, paid: &PaidRequest) -> bool {
     payments
         .guard
-        .claim(&paid.key, paid.valid_before, NOW)
+        .claim(&paid.key, paid.auth.valid_before, NOW)
         .await
         .unwrap()
 }
