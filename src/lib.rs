@@ -8,6 +8,7 @@
 //! | `x402` | wire protocol: v1/v2 types, header codecs, 402 challenge, reasons |
 //! | `evm` | EVM `exact` (EIP-3009) authorization and its local checks |
 //! | `facilitator` | `/verify`, `/settle`, `/supported` client behind `Verifier`/`Settler` |
+//! | `access` | passes, sign-in-with-x and payment identifiers: tokens, messages, nonces |
 //! | `store` | single-use payment guard (`ReplayGuard`), in memory |
 //! | `tally` | per-key sums under a cap with holds that give back on drop (reservations, owed value) |
 //! | `ledger` | the durable payment ledger (SQLite, group commit) and its export |
@@ -22,6 +23,7 @@
 //! Dependencies point one way: `price`, `routes`, `x402`, `evm` know nothing of `proxy`, `store`,
 //! `admin`, `cli` or Pingora.
 
+pub mod access;
 pub mod admin;
 pub mod cli;
 pub mod clock;

@@ -17,7 +17,7 @@ const DOMAIN_TYPEHASH: B256 =
 const TRANSFER_TYPEHASH: B256 =
     alloy_primitives::b256!("7c7c6cdb67a18743f49ec6fa9b35f50d52ed05cbed4cc592e13b44501c1a2267");
 /// Half the secp256k1 group order: a larger `s` is the malleable twin, refused on chain.
-const HALF_ORDER: U256 = U256::from_be_bytes(alloy_primitives::hex!(
+pub const HALF_ORDER: U256 = U256::from_be_bytes(alloy_primitives::hex!(
     "7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"
 ));
 

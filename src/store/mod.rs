@@ -1,13 +1,16 @@
-//! State that outlives a request, behind traits chosen at startup: the single-use payment guard now;
-//! the settlement outbox and deferred tabs later. In-memory first; Redis/PostgreSQL join behind the
+//! State that outlives a request, behind traits chosen at startup: the single-use payment guard
+//! (`ReplayGuard`) and what access without a fresh payment remembers (`AccessState`: pass uses,
+//! redeemed sign-in nonces, payment identifiers). In-memory first; Redis/PostgreSQL join behind the
 //! same traits when several nodes share state.
 
+mod access;
 mod in_flight;
 mod memory;
 
 use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
 
+pub use access::{AccessState, FirstOutcome, Idempotent, MemoryAccessState, PassUse};
 pub use in_flight::{InFlight, Permit};
 pub use memory::MemoryReplayGuard;
 

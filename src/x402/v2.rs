@@ -30,15 +30,18 @@ pub struct ResourceInfo<'a> {
 }
 
 /// The object carried base64-encoded in the `PAYMENT-REQUIRED` header. Key order carries no meaning
-/// in JSON; `resource` comes last for the same reason as its `url`.
+/// in JSON; what varies per request (`resource.url`, `error`, `extensions`) comes after what does
+/// not, so the constant part is encoded once (`challenge.rs`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequired<'a> {
     pub x402_version: u8,
-    pub error: &'a str,
     /// Precomputed JSON array of [`PaymentRequirements`].
     pub accepts: &'a RawValue,
     pub resource: ResourceInfo<'a>,
+    pub error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<&'a serde_json::Value>,
 }
 
 /// The typed view of a v2 `PAYMENT-SIGNATURE` payload; the raw JSON is kept beside it for the facilitator.

@@ -127,31 +127,86 @@ fn configured_resource_overrides_request_url() {
     assert_eq!(h["resource"]["url"], "https://api.example.com/w");
 }
 
+fn extensions() -> Extensions {
+    Extensions {
+        payment_identifier: Some(true),
+        sign_in: Some(SignInAdvert {
+            nonces: Arc::new(Nonces::new(crate::access::Keyring::random())),
+            statement: Some("Sign in \"now\"".into()),
+            max_age_secs: 300,
+        }),
+    }
+}
+
 #[test]
-fn the_precomputed_unpaid_402_equals_a_full_render() {
+fn the_precomputed_402_equals_a_full_render() {
     for resource in [None, Some("https://api.example.com/fixed".to_string())] {
-        let c = Challenge::new(
-            &options(),
-            "Weather \"data\" \u{e9}",
-            "application/json",
-            resource,
-        );
-        assert!(c.unpaid.is_some());
-        for url in [
-            "http://x/a",
-            "http://x/a?q=\"quoted\"&u=\u{1F600}",
-            "http://h:8402/",
-        ] {
-            let fast = decode(&c.header_value(url, UNPAID_V2));
-            let full = decode(&encode_header(
-                &c.payment_required(c.resource_url(url), UNPAID_V2),
-            ));
-            assert_eq!(fast, full, "{url}");
-            let fast: serde_json::Value =
-                serde_json::from_slice(&c.v1_body(url, UNPAID_V1)).unwrap();
-            let full: serde_json::Value =
-                serde_json::from_slice(&c.render_v1(c.resource_url(url), UNPAID_V1)).unwrap();
-            assert_eq!(fast, full, "{url}");
+        for ext in [Extensions::default(), extensions()] {
+            let c = Challenge::with_extensions(
+                &options(),
+                "Weather \"data\" \u{e9} \u{1}x402-error\u{1}",
+                "application/json",
+                resource.clone(),
+                ext,
+            );
+            for url in [
+                "http://x/a",
+                "http://x/a?q=\"quoted\"&u=\u{1F600}",
+                "http://h:8402/",
+            ] {
+                for error in [UNPAID_V2, "invalid_exact_evm_payload_signature"] {
+                    let fill = c.fill(c.resource_url(url), error);
+                    let fast = decode(&c.template.render(&fill));
+                    let full: serde_json::Value =
+                        serde_json::from_str(&c.render_json(&fill)).unwrap();
+                    assert_eq!(fast, full, "{url}");
+                    assert_eq!(fast["error"], error);
+                }
+                let fast: serde_json::Value =
+                    serde_json::from_slice(&c.v1_body(url, UNPAID_V1)).unwrap();
+                let full: serde_json::Value =
+                    serde_json::from_slice(&c.render_v1(c.resource_url(url), UNPAID_V1)).unwrap();
+                assert_eq!(fast, full, "{url}");
+            }
         }
     }
+}
+
+#[test]
+fn extensions_are_advertised_as_the_official_servers_do() {
+    let c = Challenge::with_extensions(&options(), "d", "m", None, extensions());
+    let h = decode(&c.header_value("http://127.0.0.1:8402/docs/a?x=1", UNPAID_V2));
+    let ext = &h["extensions"];
+    assert_eq!(ext["payment-identifier"]["info"]["required"], true);
+    assert_eq!(ext["payment-identifier"]["schema"]["properties"]["id"]["minLength"], 16);
+    let info = &ext["sign-in-with-x"]["info"];
+    assert_eq!(info["domain"], "127.0.0.1:8402");
+    assert_eq!(info["uri"], "http://127.0.0.1:8402/docs/a?x=1");
+    assert_eq!(info["resources"][0], "http://127.0.0.1:8402/docs/a?x=1");
+    assert_eq!(info["version"], "1");
+    assert_eq!(info["statement"], "Sign in \"now\"");
+    let nonce = info["nonce"].as_str().unwrap();
+    assert_eq!(nonce.len(), 32);
+    let issued = info["issuedAt"].as_str().unwrap();
+    let SignInAdvert { nonces, .. } = c.extensions().sign_in.clone().unwrap();
+    assert!(nonces.check(nonce, issued, "http://127.0.0.1:8402/docs/a?x=1"));
+    assert!(!nonces.check(nonce, issued, "http://127.0.0.1:8402/docs/b"));
+    // Only the eip155 networks, once each, EIP-191.
+    assert_eq!(
+        ext["sign-in-with-x"]["supportedChains"],
+        serde_json::json!([{"chainId": "eip155:84532", "type": "eip191"}, {"chainId": "eip155:42161", "type": "eip191"}])
+    );
+    // A fresh nonce per 402.
+    let again = decode(&c.header_value("http://127.0.0.1:8402/docs/a?x=1", UNPAID_V2));
+    assert_ne!(again["extensions"]["sign-in-with-x"]["info"]["nonce"], info["nonce"]);
+    // Without extensions the key is absent, as the official servers omit it.
+    let plain = Challenge::new(&options(), "d", "m", None);
+    assert!(decode(&plain.header_value("u", UNPAID_V2)).get("extensions").is_none());
+}
+
+#[test]
+fn authority_is_the_host_and_port() {
+    assert_eq!(authority("http://127.0.0.1:8402/docs?x"), "127.0.0.1:8402");
+    assert_eq!(authority("https://a.example"), "a.example");
+    assert_eq!(authority("https://a.example?x#y"), "a.example");
 }
