@@ -14,7 +14,7 @@ use crate::admin::Metrics;
 use crate::clock::Clock;
 use crate::config::reload::LiveConfig;
 use crate::snapshot::{OriginKind, Snapshot};
-use crate::store::ReplayGuard;
+use crate::store::{AccessState, ReplayGuard};
 
 /// How often `/supported` is refreshed.
 const SUPPORTED_EVERY: Duration = Duration::from_secs(300);
@@ -23,6 +23,7 @@ const SUPPORTED_EVERY: Duration = Duration::from_secs(300);
 pub struct Maintenance {
     pub config: Arc<LiveConfig>,
     pub guard: Arc<dyn ReplayGuard>,
+    pub access: Arc<dyn AccessState>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
 }
@@ -68,7 +69,8 @@ impl BackgroundService for Maintenance {
                 health = (snapshot.version, health_checks(&snapshot));
             }
             self.config.free_retired();
-            let swept = self.guard.sweep(self.clock.now_secs()).await;
+            let now = self.clock.now_secs();
+            let swept = self.guard.sweep(now).await + self.access.sweep(now).await;
             if swept > 0 {
                 tracing::debug!(swept, "expired payment claims forgotten");
             }

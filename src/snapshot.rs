@@ -12,6 +12,8 @@ use std::time::Duration;
 use pingora::lb::LoadBalancer;
 use pingora::lb::selection::RoundRobin;
 
+use crate::access::Keyring;
+use crate::access::siwx::Nonces;
 use crate::clock::UnixSecs;
 use crate::facilitator::{FacilitatorClient, Settler, Verifier};
 use crate::routes::RouteTable;
@@ -53,6 +55,51 @@ pub struct Snapshot {
     pub onchain: BTreeMap<u64, Arc<crate::evm::settle::OnchainSettler>>,
     /// The payment ledger (read at start; a change needs a restart). `None`: disabled.
     pub ledger: Option<LedgerSettings>,
+    /// Passes and sign-in: keys, nonces, pass scopes.
+    pub access: AccessSettings,
+}
+
+/// `[access]`, compiled: the keys, the sign-in nonce mint, and every pass scope by its id.
+pub struct AccessSettings {
+    /// Signs and checks passes; `None` when no key is configured (no route may sell passes).
+    pub keys: Option<Arc<Keyring>>,
+    pub nonces: Arc<Nonces>,
+    /// How long a sign-in message is good for after its `issuedAt`.
+    pub sign_in_max_age_secs: u64,
+    /// `SameSite` of the pass cookie.
+    pub same_site: &'static str,
+    /// What each pass scope opens, by [`crate::access::pass::scope_id`].
+    pub scopes: std::collections::HashMap<u64, PassScope>,
+}
+
+/// The host and path pattern a pass opens.
+pub struct PassScope {
+    pub table: RouteTable<()>,
+}
+
+impl PassScope {
+    /// Whether a request (already normalized path) falls in the scope.
+    pub fn covers(&self, method: &str, host: &str, path: &str) -> bool {
+        self.table.find(method, host, path).is_some()
+    }
+}
+
+/// What a route's payment buys beside its delivery: a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassOffer {
+    pub ttl_secs: u64,
+    pub uses: u32,
+    /// The scope's id (`AccessSettings::scopes`).
+    pub scope: u64,
+    /// `Path` of the pass cookie: the scope pattern up to its first wildcard.
+    pub cookie_path: String,
+}
+
+/// Sign-In-With-X on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInOffer {
+    /// A wallet with a payment on this route this recent is served.
+    pub paid_within_secs: u64,
 }
 
 /// `[ledger]`, compiled.
@@ -122,6 +169,12 @@ pub struct Route {
     pub free_methods: Vec<String>,
     /// When a payment on this route is settled.
     pub settle: SettlePolicy,
+    /// A pass sold with each payment.
+    pub pass: Option<PassOffer>,
+    /// `payment-identifier`: `Some(required)` when the route takes idempotency ids.
+    pub payment_id: Option<bool>,
+    /// Sign-In-With-X for wallets that paid before.
+    pub sign_in: Option<SignInOffer>,
 }
 
 /// When a route's payments are settled.
@@ -152,7 +205,7 @@ impl SettlePolicy {
 /// Whether a route costs anything.
 pub enum Pricing {
     Free,
-    Paid(Challenge),
+    Paid(Box<Challenge>),
 }
 
 /// A named origin.

@@ -9,6 +9,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Keys by id, signing key first.
+#[derive(Clone)]
 pub struct Keyring {
     keys: Vec<(String, hmac::Key)>,
 }
@@ -74,10 +75,7 @@ impl Keyring {
             .fill(&mut secret)
             .expect("system random source");
         Self {
-            keys: vec![(
-                "local".into(),
-                hmac::Key::new(hmac::HMAC_SHA256, &secret),
-            )],
+            keys: vec![("local".into(), hmac::Key::new(hmac::HMAC_SHA256, &secret))],
         }
     }
 

@@ -16,6 +16,11 @@ use ring::hmac;
 use super::Keyring;
 use crate::clock::UnixSecs;
 
+/// The request and response header that carries a pass (for agents).
+pub const HEADER: &str = "x402-pass";
+/// The cookie that carries a pass (for browsers).
+pub const COOKIE: &str = "x402-pass";
+
 const VERSION: u8 = 1;
 const CLAIMS_LEN: usize = 57;
 /// Longest token accepted: a 32-byte id, the claims, the tag, two dots.

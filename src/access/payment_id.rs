@@ -70,13 +70,17 @@ mod tests {
 
     #[test]
     fn extracts_valid_ids_only() {
-        let with = |id: serde_json::Value| {
-            json!({"extensions": {"payment-identifier": {"info": {"required": false, "id": id}}}})
-        };
+        let with = |id: serde_json::Value| json!({"extensions": {"payment-identifier": {"info": {"required": false, "id": id}}}});
         assert_eq!(extract(&json!({})), Ok(None));
-        assert_eq!(extract(&with(json!("pay_0123456789abcdef"))), Ok(Some("pay_0123456789abcdef")));
+        assert_eq!(
+            extract(&with(json!("pay_0123456789abcdef"))),
+            Ok(Some("pay_0123456789abcdef"))
+        );
         assert_eq!(extract(&with(json!("short"))), Err(InvalidId));
-        assert_eq!(extract(&with(json!("pay_0123456789abcdef!"))), Err(InvalidId));
+        assert_eq!(
+            extract(&with(json!("pay_0123456789abcdef!"))),
+            Err(InvalidId)
+        );
         assert_eq!(extract(&with(json!(12345678901234567u64))), Err(InvalidId));
         assert_eq!(extract(&with(json!("x".repeat(129)))), Err(InvalidId));
     }
@@ -89,6 +93,9 @@ mod tests {
         assert_ne!(a, fingerprint("POST", "http://h/b", b"{}"));
         assert_ne!(a, fingerprint("POST", "http://h/a", b"{ }"));
         // Length prefixes: moving a byte between parts changes the fingerprint.
-        assert_ne!(fingerprint("GE", "Thttp://h", b""), fingerprint("GET", "http://h", b""));
+        assert_ne!(
+            fingerprint("GE", "Thttp://h", b""),
+            fingerprint("GET", "http://h", b"")
+        );
     }
 }

@@ -17,6 +17,8 @@ use super::Keyring;
 use super::time::parse_iso8601;
 use crate::clock::UnixSecs;
 
+/// The request header that carries a sign-in.
+pub const HEADER: &str = "sign-in-with-x";
 /// The extension's key in `extensions`.
 pub const EXTENSION: &str = "sign-in-with-x";
 /// Largest `SIGN-IN-WITH-X` header accepted, in bytes.
@@ -212,7 +214,7 @@ pub fn verify(
     if s.uri != expect.resource {
         return Err(SignInError::UriMismatch);
     }
-    if s.kind != "eip191" || !expect.chains.iter().any(|c| *c == s.chain_id) {
+    if s.kind != "eip191" || !expect.chains.contains(&s.chain_id) {
         return Err(SignInError::UnsupportedChain);
     }
     let issued = parse_iso8601(&s.issued_at).ok_or(SignInError::IssuedAt)?;

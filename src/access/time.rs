@@ -33,7 +33,9 @@ pub fn parse_iso8601(text: &str) -> Option<u64> {
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let frac = &text[19..text.len() - 1];
     if !(frac.is_empty()
-        || frac.len() >= 2 && frac.starts_with('.') && frac[1..].bytes().all(|c| c.is_ascii_digit()))
+        || frac.len() >= 2
+            && frac.starts_with('.')
+            && frac[1..].bytes().all(|c| c.is_ascii_digit()))
     {
         return None;
     }
@@ -84,7 +86,10 @@ mod tests {
             assert_eq!(parse_iso8601(&iso8601(secs)), Some(secs));
         }
         assert_eq!(parse_iso8601("2026-12-03T05:40:00Z"), Some(1_796_276_400));
-        assert_eq!(parse_iso8601("2026-12-03T05:40:00.123456Z"), Some(1_796_276_400));
+        assert_eq!(
+            parse_iso8601("2026-12-03T05:40:00.123456Z"),
+            Some(1_796_276_400)
+        );
     }
 
     #[test]

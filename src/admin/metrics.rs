@@ -18,6 +18,10 @@
 //! | `x402_settle_batch_size` | (payments per background settlement run) |
 //! | `x402_settle_failures_total` | `reason` (background settlements that failed) |
 //! | `x402_ledger_writes_failed_total` | (payments refused because the ledger could not record them) |
+//! | `x402_passes_issued_total` | (access passes sent with paid responses) |
+//! | `x402_pass_checks_total` | `result` = hit, pass_expired, pass_tampered, pass_retired_key, pass_out_of_scope, pass_exhausted, pass_revoked, pass_malformed |
+//! | `x402_idempotent_total` | `result` = replayed, conflict, in_progress, missing, invalid (payment-identifier) |
+//! | `x402_sign_ins_total` | `result` = ok, or the refusal reason (`invalid_siwx_*`, `siwx_not_paid`) |
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -43,6 +47,10 @@ pub struct Metrics {
     pub settle_batch_size: Histogram,
     pub settle_failures: IntCounterVec,
     pub ledger_write_failures: IntCounter,
+    pub passes_issued: IntCounter,
+    pub pass_checks: IntCounterVec,
+    pub idempotent: IntCounterVec,
+    pub sign_ins: IntCounterVec,
 }
 
 impl Metrics {
@@ -138,7 +146,27 @@ impl Metrics {
         registry.register(Box::new(settle_batch_size.clone()))?;
         registry.register(Box::new(settle_failures.clone()))?;
         registry.register(Box::new(ledger_write_failures.clone()))?;
+        let passes_issued = IntCounter::new(
+            "x402_passes_issued_total",
+            "Access passes sent with paid responses",
+        )?;
+        let counter =
+            |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &["result"]);
+        let pass_checks = counter("x402_pass_checks_total", "Passes presented, by result")?;
+        let idempotent = counter(
+            "x402_idempotent_total",
+            "Payment identifiers seen again or refused, by result",
+        )?;
+        let sign_ins = counter("x402_sign_ins_total", "Sign-In-With-X attempts, by result")?;
+        registry.register(Box::new(passes_issued.clone()))?;
+        registry.register(Box::new(pass_checks.clone()))?;
+        registry.register(Box::new(idempotent.clone()))?;
+        registry.register(Box::new(sign_ins.clone()))?;
         Ok(Self {
+            passes_issued,
+            pass_checks,
+            idempotent,
+            sign_ins,
             settlements_pending,
             unsettled_value,
             paid_not_delivered,

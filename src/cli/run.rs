@@ -22,7 +22,7 @@ use crate::proxy::paywall::Payments;
 use crate::settlement::worker::Worker;
 use crate::settlement::{Job, Settlement, recover};
 use crate::snapshot::LedgerSettings;
-use crate::store::{InFlight, MemoryReplayGuard, ReplayGuard};
+use crate::store::{AccessState, InFlight, MemoryAccessState, MemoryReplayGuard, ReplayGuard};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Runs the gateway until it is told to stop.
@@ -61,6 +61,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         }),
     ));
     let guard: Arc<dyn ReplayGuard> = Arc::new(MemoryReplayGuard::new());
+    let access: Arc<dyn AccessState> = Arc::new(MemoryAccessState::new());
     let (settlement, jobs) = open_ledger(
         config.snapshot().ledger.as_ref(),
         guard.as_ref(),
@@ -86,6 +87,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             verifications: InFlight::new(),
             settlement: settlement.clone(),
+            access: access.clone(),
         },
     };
     let app = GuardedApp::new(
@@ -129,6 +131,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
                 clock: clock.clone(),
                 metrics: metrics.clone(),
                 guard: guard.clone(),
+                access: access.clone(),
             },
         ));
     }
@@ -137,6 +140,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         Maintenance {
             config,
             guard,
+            access,
             clock,
             metrics,
         },

@@ -20,7 +20,8 @@ use crate::clock::UnixSecs;
 use crate::price::{PriceText, parse_price_text};
 use crate::routes::{RouteSpec, RouteTableBuilder};
 use crate::snapshot::{
-    ConnectionLimits, LedgerSettings, Origin, Pricing, RequestRules, Route, Snapshot, TlsListener,
+    AccessSettings, ConnectionLimits, LedgerSettings, Origin, Pricing, RequestRules, Route,
+    Snapshot, TlsListener,
 };
 use crate::x402::challenge::Challenge;
 
@@ -110,6 +111,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
         None => None,
     };
 
+    let mut access = super::access::compile(&toml.access, base, ctx, &mut f);
     let mut table = RouteTableBuilder::new();
     let mut spans = Vec::new();
     for route in &toml.routes {
@@ -119,6 +121,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             &origins,
             &default_origin,
             &toml,
+            &mut access,
             &mut f,
         ) else {
             continue;
@@ -231,6 +234,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
                     .max_size_mb
                     .map(|mb| (mb.max(0.0) * f64::from(1u32 << 20)) as u64),
             }),
+            access,
         },
         warnings,
     })
@@ -242,6 +246,7 @@ fn compile_route(
     origins: &BTreeMap<String, Arc<Origin>>,
     default_origin: &Option<Arc<Origin>>,
     toml: &GatewayToml,
+    access: &mut AccessSettings,
     f: &mut Findings<'_>,
 ) -> Option<Route> {
     let origin = match &r.origin {
@@ -260,6 +265,7 @@ fn compile_route(
         PriceToml::Text(t) => matches!(parse_price_text(t), Ok(PriceText::Free)),
         PriceToml::Atomic(_) => false,
     };
+    let mut granted = None;
     let pricing = if free {
         if !r.accepts.is_empty() {
             f.warning(
@@ -267,8 +273,16 @@ fn compile_route(
                 "this route is free; its `accepts` are ignored",
             );
         }
+        if r.pass.is_some() || r.sign_in.is_some() || r.payment_identifier.is_some() {
+            f.warning(
+                r.price.span(),
+                "this route is free; its `pass`, `sign_in` and `payment_identifier` are ignored",
+            );
+        }
         Pricing::Free
     } else {
+        let case_sensitive = r.case_sensitive.unwrap_or(toml.server.case_sensitive);
+        let offers = super::access::route(r, case_sensitive, toml.ledger.enabled, access, f);
         let mut options = payment.options(
             &r.price,
             &r.accepts,
@@ -277,13 +291,18 @@ fn compile_route(
             f,
         );
         payment.unsettled_caps(&mut options, r.max_unsettled.as_ref(), f);
-        Pricing::Paid(Challenge::new(
+        let challenge = Challenge::with_extensions(
             &options,
             r.description.as_deref().unwrap_or(""),
             r.mime_type.as_deref().unwrap_or(""),
             r.resource.clone(),
-        ))
+            offers.extensions.clone(),
+        );
+        granted = Some(offers);
+        Pricing::Paid(Box::new(challenge))
     };
+    let (pass, payment_id, sign_in) =
+        granted.map_or((None, None, None), |g| (g.pass, g.payment_id, g.sign_in));
     let free_methods = route_checks::free_methods(r, &pricing, f);
     let settle = route_checks::settle_policy(r, f);
     Some(Route {
@@ -292,6 +311,9 @@ fn compile_route(
         pricing,
         free_methods,
         settle,
+        pass,
+        payment_id,
+        sign_in,
     })
 }
 

@@ -3,6 +3,7 @@
 //! `schema.rs` is the file format, `compile.rs` the one step that turns it into runtime tables,
 //! `reload.rs` keeps the last good snapshot serving when a new file is broken.
 
+mod access;
 mod chains;
 mod compile;
 mod error;

@@ -23,6 +23,9 @@ pub struct GatewayToml {
     pub access_log: AccessLogToml,
     #[serde(default)]
     pub ledger: LedgerToml,
+    /// Access without a fresh payment: pass and sign-in keys.
+    #[serde(default)]
+    pub access: AccessToml,
     /// Defaults for every route's payment options.
     #[serde(default)]
     pub payment: PaymentToml,
@@ -264,6 +267,55 @@ pub struct EnvValue {
     pub env: String,
 }
 
+/// `[access]`: the keys that sign passes and sign-in nonces.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessToml {
+    /// HMAC keys as `id=secret` (comma- or newline-separated, the first signs, each secret at
+    /// least 32 bytes) in this environment variable. Default: `X402_ACCESS_KEYS`, when set.
+    #[serde(default)]
+    pub keys: Option<Spanned<EnvValue>>,
+    /// Or in this file (one `id=secret` per line), read again on every reload: rotate by putting
+    /// the new key first and keeping the old one until its passes have expired.
+    #[serde(default)]
+    pub keys_file: Option<Spanned<String>>,
+    /// How long a sign-in message is good for after the 402 offered it. Default `"5m"`.
+    #[serde(default)]
+    pub sign_in_max_age: Option<Spanned<String>>,
+    /// `SameSite` of the pass cookie: `"Lax"` (default), `"Strict"` or `"None"`.
+    #[serde(default)]
+    pub cookie_same_site: Option<Spanned<String>>,
+}
+
+/// A route's `pass = { ttl, uses, scope, host }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassToml {
+    /// How long a pass lasts, e.g. `"10m"`, `"1h"`.
+    pub ttl: Spanned<String>,
+    /// Requests it may be used for. Default: unlimited within its `ttl`.
+    #[serde(default)]
+    pub uses: Option<u32>,
+    /// Path pattern it opens. Default: the route's own.
+    #[serde(default)]
+    pub scope: Option<Spanned<String>>,
+    /// Host it opens. Default: the route's own.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+}
+
+/// A route's `sign_in = { paid_within, statement }`: Sign-In-With-X for wallets that paid.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInToml {
+    /// A wallet that paid this route within this long is served on sign-in. Default `"24h"`.
+    #[serde(default)]
+    pub paid_within: Option<Spanned<String>>,
+    /// The `statement` of the message the wallet signs.
+    #[serde(default)]
+    pub statement: Option<String>,
+}
+
 /// `[payment]`: defaults for every payment option.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -464,6 +516,15 @@ pub struct RouteToml {
     /// Payment options in preference order; default: one per `[payment].networks`.
     #[serde(default)]
     pub accepts: Vec<Spanned<AcceptToml>>,
+    /// After a payment, a pass for more requests: `{ ttl = "10m", uses = 100, scope = "/docs/**" }`.
+    #[serde(default)]
+    pub pass: Option<Spanned<PassToml>>,
+    /// `"optional"` or `"required"`: idempotent retries by the `payment-identifier` extension.
+    #[serde(default)]
+    pub payment_identifier: Option<Spanned<String>>,
+    /// Sign-In-With-X: a wallet that paid this route before is served without paying again.
+    #[serde(default)]
+    pub sign_in: Option<Spanned<SignInToml>>,
 }
 
 /// A price as written: a string or an integer of atomic units.

@@ -296,6 +296,11 @@ impl Ledger {
         self.reader().get(id)
     }
 
+    /// See [`LedgerReader::has_paid`].
+    pub fn has_paid(&self, payer: &str, route: &str, since_ms: u64) -> Result<bool, LedgerError> {
+        self.reader().has_paid(payer, route, since_ms)
+    }
+
     /// See [`LedgerReader::query`].
     pub fn query(&self, filter: &Filter) -> Result<Vec<Record>, LedgerError> {
         self.reader().query(filter)

@@ -90,6 +90,22 @@ impl LedgerReader {
         Ok(statement.query_row([id], record_from_row).optional()?)
     }
 
+    /// Whether `payer` has a payment on `route` accepted at or after `since_ms` that was charged
+    /// or is owed (settled, settling, forwarded under `background`, or paid but not delivered).
+    pub fn has_paid(&self, payer: &str, route: &str, since_ms: u64) -> Result<bool, LedgerError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(
+            "SELECT 1 FROM payments WHERE payer = ?1 COLLATE NOCASE AND route = ?2 \
+             AND created_ms >= ?3 \
+             AND state IN ('forwarded', 'settling', 'settled', 'paid_not_delivered') LIMIT 1",
+        )?;
+        let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
+        Ok(statement
+            .query_row(rusqlite::params![payer, route, since], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// The records matching `filter`, newest first.
     pub fn query(&self, filter: &Filter) -> Result<Vec<Record>, LedgerError> {
         let mut conditions: Vec<&str> = Vec::new();

@@ -4,10 +4,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::grant::Grant;
 use super::settle::SettleFailure;
 use crate::evm::ExactAuthorization;
 use crate::settlement::OwedHold;
-use crate::snapshot::{Origin, Route, SettlePolicy, Snapshot};
+use crate::snapshot::{Origin, PassOffer, Route, SettlePolicy, Snapshot};
 use crate::store::PaymentKey;
 use crate::x402::Version;
 
@@ -35,6 +36,10 @@ pub enum Outcome {
     Limited,
     /// A request the gateway refused as malformed (400, 431).
     BadRequest,
+    /// Let through without a fresh charge: a pass, a sign-in, or an idempotent replay.
+    Granted(&'static str),
+    /// Refused for its payment identifier (400, 409).
+    Identifier(&'static str),
 }
 
 impl Outcome {
@@ -52,6 +57,8 @@ impl Outcome {
             Self::SettleUnknown => "settle_unknown",
             Self::Limited => "limited",
             Self::BadRequest => "bad_request",
+            Self::Granted(label) => label,
+            Self::Identifier(label) => label,
         }
     }
 }
@@ -104,6 +111,10 @@ pub struct PaidRequest {
     pub transaction: Option<String>,
     /// Unix milliseconds when the payment was accepted.
     pub accepted_ms: u64,
+    /// The pass its route sells with it, issued once it is charged (or owed).
+    pub pass: Option<PassOffer>,
+    /// Its `payment-identifier` (digest), whose first outcome it will record.
+    pub payment_id: Option<[u8; 16]>,
 }
 
 impl PaidRequest {
@@ -128,6 +139,8 @@ impl PaidRequest {
             owed: None,
             transaction: None,
             accepted_ms: self.accepted_ms,
+            pass: None,
+            payment_id: None,
         };
         std::mem::replace(self, left)
     }
@@ -160,6 +173,8 @@ pub struct RequestCtx {
     /// The URL named as `resource.url`.
     pub resource_url: String,
     pub payment: Option<PaidRequest>,
+    /// Let through without a fresh charge (pass, sign-in, idempotent replay).
+    pub grant: Option<Grant>,
     /// Set when settlement failed and the origin's response must be replaced (402 or 503).
     pub settle_failure: Option<SettleFailure>,
     pub outcome: Outcome,
@@ -182,6 +197,7 @@ impl RequestCtx {
             client_ip: None,
             resource_url: String::new(),
             payment: None,
+            grant: None,
             settle_failure: None,
             outcome: Outcome::Pending,
             forwarded: Default::default(),

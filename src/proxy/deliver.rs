@@ -7,10 +7,14 @@
 //! | origin answered (first byte not sent yet) | (settled) | settle if < 400 | < 400: record as owed (durable), answer at once; a `101` settles as `after` |
 //! | request ended | not delivered → paid-not-delivered | not delivered → paid-not-delivered | delivered → queue the settlement; not delivered → give back |
 //!
+//! A payment charged or owed gains its route's pass, and its payment identifier records the
+//! outcome for retries (`grant::after_payment`).
+//!
 //! Every step writes the payment's state to the ledger; the writes that must precede the
 //! response (settled, owed) are awaited, the others are queued.
 
 use super::ctx::{Outcome, PaidRequest, PaymentState};
+use super::grant;
 use super::paywall::Payments;
 use super::settle::{self, SettleFailure, SettleOutcome};
 use crate::ledger::State;
@@ -29,8 +33,25 @@ pub enum Moment {
 /// Headers the response gains, or why it must be replaced.
 pub type Settled = Result<Vec<(&'static str, String)>, Box<SettleFailure>>;
 
-/// Settles (or defers) `paid` as its policy says at `moment`.
+/// Settles (or defers) `paid` as its policy says at `moment`; once it is charged (or owed), the
+/// response also carries its pass and its identifier records the outcome (`grant.rs`).
 pub async fn settle_at(
+    payments: &Payments,
+    snapshot: &Snapshot,
+    paid: &mut PaidRequest,
+    moment: Moment,
+    outcome: &mut Outcome,
+) -> Settled {
+    let mut settled = by_policy(payments, snapshot, paid, moment, outcome).await;
+    if let (Moment::Answered(_), Ok(headers)) = (moment, &mut settled)
+        && matches!(paid.state, PaymentState::Settled | PaymentState::Deferred)
+    {
+        grant::after_payment(payments, snapshot, paid, headers).await;
+    }
+    settled
+}
+
+async fn by_policy(
     payments: &Payments,
     snapshot: &Snapshot,
     paid: &mut PaidRequest,
@@ -132,7 +153,23 @@ fn settled_headers(paid: &PaidRequest) -> Vec<(&'static str, String)> {
 }
 
 /// The request ended; `delivered` says whether the client got a whole successful response.
-pub async fn finish(payments: &Payments, paid: &mut PaidRequest, delivered: bool) -> bool {
+pub async fn finish(
+    payments: &Payments,
+    snapshot: &Snapshot,
+    paid: &mut PaidRequest,
+    delivered: bool,
+) -> bool {
+    // An identifier still open: charged without its response going out (its retries get the
+    // delivery), or not charged (a retry may pay), or unknown (closed until the window ends).
+    if paid.payment_id.is_some() {
+        match paid.state {
+            PaymentState::Settled | PaymentState::Deferred => {
+                let mut headers = settled_headers(paid);
+                grant::after_payment(payments, snapshot, paid, &mut headers).await;
+            }
+            state => grant::payment_dropped(payments, paid, state == PaymentState::Unknown).await,
+        }
+    }
     let ledger = &payments.settlement;
     match paid.state {
         PaymentState::Verified => {

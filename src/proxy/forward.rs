@@ -13,12 +13,14 @@ use pingora::prelude::HttpPeer;
 use pingora::{Error, ErrorType};
 
 use super::ctx::PaidRequest;
+use super::grant::Grant;
 use super::request::Forwarded;
 use crate::snapshot::{RequestRules, Upstream};
 
 /// Headers the gateway sets for the origin; client-sent copies, in any spelling, are dropped.
-pub const GATEWAY_HEADERS: [&str; 8] = [
+pub const GATEWAY_HEADERS: [&str; 9] = [
     "x402-payer",
+    "x402-access",
     "x402-amount",
     "x402-asset",
     "x402-network",
@@ -27,8 +29,33 @@ pub const GATEWAY_HEADERS: [&str; 8] = [
     "x-forwarded-proto",
     "x-forwarded-host",
 ];
-/// Payment headers that never reach the origin.
-pub const STRIPPED_HEADERS: [&str; 2] = ["payment-signature", "x-payment"];
+/// Payment and access headers that never reach the origin (nor does the `x402-pass` cookie).
+pub const STRIPPED_HEADERS: [&str; 4] = [
+    "payment-signature",
+    "x-payment",
+    "x402-pass",
+    "sign-in-with-x",
+];
+
+/// Who pays for a forwarded request, as the origin is told.
+#[derive(Debug, Clone, Copy)]
+pub enum Payer<'a> {
+    None,
+    /// Paid by this request.
+    Paid(&'a PaidRequest),
+    /// Let through by a pass, a sign-in or an idempotent replay.
+    Granted(&'a Grant),
+}
+
+impl<'a> Payer<'a> {
+    pub fn of(paid: Option<&'a PaidRequest>, grant: Option<&'a Grant>) -> Self {
+        match (paid, grant) {
+            (Some(p), _) => Self::Paid(p),
+            (None, Some(g)) => Self::Granted(g),
+            (None, None) => Self::None,
+        }
+    }
+}
 
 /// The next healthy server of an origin.
 pub fn peer(upstream: &Upstream) -> pingora::Result<Box<HttpPeer>> {
@@ -61,7 +88,7 @@ pub fn rewrite(
     rules: &RequestRules,
     upstream: &Upstream,
     fwd: &Forwarded,
-    paid: Option<&PaidRequest>,
+    payer: Payer<'_>,
 ) -> pingora::Result<()> {
     if target.path.is_some() || target.authority.is_some() {
         let path = target.path.unwrap_or_else(|| req.uri.path());
@@ -77,6 +104,7 @@ pub fn rewrite(
         req.insert_header("Host", authority)?;
     }
     strip_headers(req, rules);
+    strip_pass_cookie(req);
     if let Some(host) = &upstream.host_header {
         req.insert_header("Host", host.as_str())?;
     }
@@ -87,15 +115,63 @@ pub fn rewrite(
     if !fwd.host.is_empty() {
         req.insert_header("X-Forwarded-Host", fwd.host.as_str())?;
     }
-    if let Some(p) = paid {
-        req.insert_header("X402-Payer", p.payer.as_str())?;
-        req.insert_header("X402-Amount", p.amount.as_str())?;
-        req.insert_header("X402-Asset", p.asset.as_str())?;
-        req.insert_header("X402-Network", p.network.as_str())?;
-        req.insert_header("X402-Version", p.version.label())?;
+    match payer {
+        Payer::Paid(p) => {
+            req.insert_header("X402-Payer", p.payer.as_str())?;
+            req.insert_header("X402-Amount", p.amount.as_str())?;
+            req.insert_header("X402-Asset", p.asset.as_str())?;
+            req.insert_header("X402-Network", p.network.as_str())?;
+            req.insert_header("X402-Version", p.version.label())?;
+            req.insert_header("X402-Access", "payment")?;
+        }
+        Payer::Granted(g) => {
+            req.insert_header("X402-Payer", g.payer.as_str())?;
+            req.insert_header("X402-Access", g.kind.label())?;
+        }
+        Payer::None => {}
     }
     Ok(())
 }
+
+/// Removes the `x402-pass` cookie from `Cookie` headers (a header left empty goes).
+fn strip_pass_cookie(req: &mut RequestHeader) {
+    let carries = |v: &http::HeaderValue| {
+        v.to_str().is_ok_and(|s| {
+            s.split(';')
+                .any(|pair| pair.trim_start().starts_with(PASS_COOKIE_PREFIX))
+        })
+    };
+    if !req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .any(carries)
+    {
+        return;
+    }
+    let kept: Vec<String> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .map(str::trim)
+                .filter(|pair| !pair.starts_with(PASS_COOKIE_PREFIX) && !pair.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
+    req.remove_header(&http::header::COOKIE);
+    for value in kept {
+        // Pieces of a header that was valid stay valid.
+        let _ = req.append_header(http::header::COOKIE, value);
+    }
+}
+
+/// `x402-pass=`: the pass cookie's name and its `=`.
+const PASS_COOKIE_PREFIX: &str = "x402-pass=";
 
 /// Removes payment headers, every header folding onto a gateway-set or configured name, and
 /// (when configured) every header with `_`. No allocation unless something is removed.

@@ -3,12 +3,12 @@
 //! | phase | step |
 //! |---|---|
 //! | (accept) | `connection::GuardedApp`: connection limit, head deadline, idle timeout |
-//! | `request_filter` | snapshot → the canonical view (`request::RequestFacts`) → `steps::decide` (malformed head → preflight → route → free / free method / who is asking (`identity`) / `paywall::decide` → written to the ledger → `settle = "before"` settles) → reply or go on; a static origin is served here (`steps::serve_local`) |
+//! | `request_filter` | snapshot → the canonical view (`request::RequestFacts`) → `steps::decide` (malformed head → preflight → route → free / free method / who is asking (`identity`) / a pass or sign-in (`grant`) / `paywall::decide` (with its payment identifier) → written to the ledger → `settle = "before"` settles) → reply or go on; a static origin is served here (`steps::serve_local`) |
 //! | `upstream_peer` | the route's origin pool (`forward::peer`) |
 //! | `upstream_request_filter` | origin-form target, strip payment, gateway-set (any spelling), rewrite and `_` headers, set `X402-*` and `X-Forwarded-*` (`forward::rewrite`) |
-//! | `response_filter` | `deliver::settle_at`: settle (`after`) or record as owed (`background`) before the first byte goes out (a `101` switch settles), add `PAYMENT-RESPONSE` |
+//! | `response_filter` | `deliver::settle_at`: settle (`after`) or record as owed (`background`) before the first byte goes out (a `101` switch settles), add `PAYMENT-RESPONSE` and the pass |
 //! | `fail_to_proxy` | settlement refused → 402; outcome unknown → 503; origin unreachable → 502/503 (`respond`) |
-//! | `logging` | `deliver::finish`: give back unsettled claims, queue delivered background payments, record paid-not-delivered; metrics, access log; the connection waits for its next request |
+//! | `logging` | `deliver::finish`: give back unsettled claims, queue delivered background payments, record paid-not-delivered; a pass use not delivered is given back; metrics, access log; the connection waits for its next request |
 //!
 //! This module orchestrates; protocol detail lives in `x402/`, `evm/`, decisions in `steps.rs`,
 //! `paywall.rs`, `deliver.rs` (the one door to settlement) and `settle.rs`, responses in `respond.rs`.
@@ -17,6 +17,7 @@ pub mod connection;
 pub mod ctx;
 pub mod deliver;
 mod forward;
+pub mod grant;
 pub mod identity;
 mod local;
 pub mod paywall;
@@ -74,7 +75,7 @@ impl ProxyHttp for Gateway {
         let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let mut facts = RequestFacts::read(session.req_header(), client_ip, tls, &snapshot);
         ctx.client_ip = client_ip;
-        let step = self.decide(&snapshot, &facts, ctx).await;
+        let step = self.decide(&snapshot, &facts, ctx, session).await;
         ctx.snapshot = Some(snapshot.clone());
         ctx.resource_url = std::mem::take(&mut facts.resource_url);
         ctx.forwarded = std::mem::take(&mut facts.forwarded);
@@ -127,7 +128,7 @@ impl ProxyHttp for Gateway {
                 &snapshot.request_rules,
                 up,
                 &ctx.forwarded,
-                ctx.payment.as_ref(),
+                forward::Payer::of(ctx.payment.as_ref(), ctx.grant.as_ref()),
             )?;
         }
         Ok(())
@@ -147,6 +148,10 @@ impl ProxyHttp for Gateway {
         if priced && status >= 200 {
             response.insert_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)?;
         }
+        // An idempotent replay answers with its first payment's headers.
+        if let Some(grant) = ctx.grant.as_ref() {
+            add_headers(response, grant.headers.iter().cloned())?;
+        }
         let (Some(paid), Some(snapshot)) = (ctx.payment.as_mut(), ctx.snapshot.as_ref()) else {
             return Ok(());
         };
@@ -156,12 +161,7 @@ impl ProxyHttp for Gateway {
         }
         let moment = Moment::Answered(status);
         match deliver::settle_at(&self.payments, snapshot, paid, moment, &mut ctx.outcome).await {
-            Ok(headers) => {
-                for (name, value) in headers {
-                    response.insert_header(name, value)?;
-                }
-                Ok(())
-            }
+            Ok(headers) => add_headers(response, headers),
             Err(failure) => {
                 ctx.settle_failure = Some(*failure);
                 Err(Error::explain(
@@ -224,13 +224,16 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        if let Some(paid) = ctx.payment.as_mut() {
-            // A whole successful response reached the client (a 101 switch counts).
-            let delivered = e.is_none() && (200..400).contains(&status) || status == 101;
-            let released = deliver::finish(&self.payments, paid, delivered).await;
+        // A whole successful response reached the client (a 101 switch counts).
+        let delivered = e.is_none() && (200..400).contains(&status) || status == 101;
+        if let (Some(paid), Some(snapshot)) = (ctx.payment.as_mut(), ctx.snapshot.as_ref()) {
+            let released = deliver::finish(&self.payments, snapshot, paid, delivered).await;
             if released && ctx.outcome == Outcome::Paid {
                 ctx.outcome = Outcome::OriginError;
             }
+        }
+        if let Some(grant) = ctx.grant.as_ref() {
+            grant::finish(&self.payments, grant, delivered).await;
         }
         let route = ctx.route_label().to_string();
         self.payments
@@ -255,6 +258,22 @@ impl ProxyHttp for Gateway {
         );
         connection::request_done();
     }
+}
+
+/// Adds gateway headers to a response: `Set-Cookie` beside the origin's, every other one in
+/// place of any the origin sent.
+fn add_headers(
+    response: &mut ResponseHeader,
+    headers: impl IntoIterator<Item = (&'static str, String)>,
+) -> pingora::Result<()> {
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("set-cookie") {
+            response.append_header(name, value)?;
+        } else {
+            response.insert_header(name, value)?;
+        }
+    }
+    Ok(())
 }
 
 /// A request URI in the access log, with or without its query (`[access_log] query`).

@@ -19,6 +19,7 @@ use std::time::Instant;
 use alloy_primitives::Address;
 
 use super::ctx::{PaidRequest, PaymentState};
+use super::grant::{self, Grant, IdRefusal};
 use crate::admin::Metrics;
 use crate::clock::Clock;
 use crate::evm::chain::{ChainError, ChainReader, ChainVerdict, NonceRead, Reservation};
@@ -28,7 +29,7 @@ use crate::facilitator::FacilitatorError;
 use crate::price::Network;
 use crate::settlement::{OwedHold, Settlement};
 use crate::snapshot::{Route, SettlePolicy, Snapshot};
-use crate::store::{InFlight, PaymentKey, ReplayGuard};
+use crate::store::{AccessState, InFlight, MemoryAccessState, PaymentKey, ReplayGuard};
 use crate::x402::challenge::{Challenge, Offer};
 use crate::x402::reason::Rejection;
 use crate::x402::settlement::Payment;
@@ -53,6 +54,11 @@ pub enum Verdict {
     Used(Box<PaidRequest>),
     /// The ledger could not record the payment (503): refused before anything is forwarded.
     LedgerUnavailable,
+    /// A retry under a payment identifier whose first payment was charged: forward, charge
+    /// nothing (the re-signed authorization is never settled).
+    Granted(Box<Grant>),
+    /// Refused for its payment identifier (400, 409).
+    Identifier(IdRefusal),
 }
 
 /// The long-lived parts the decision needs.
@@ -64,6 +70,8 @@ pub struct Payments {
     pub verifications: InFlight<IpAddr>,
     /// Durable record of every accepted payment, and the background settlement queue.
     pub settlement: Arc<Settlement>,
+    /// Pass uses, redeemed sign-in nonces, payment identifiers.
+    pub access: Arc<dyn AccessState>,
 }
 
 impl Payments {
@@ -75,6 +83,7 @@ impl Payments {
             metrics,
             verifications: InFlight::new(),
             settlement: Arc::new(Settlement::without_ledger()),
+            access: Arc::new(MemoryAccessState::new()),
         }
     }
 }
@@ -89,6 +98,8 @@ pub struct Presented<'a> {
     pub resource_url: &'a str,
     /// Whom the per-client verification limit counts.
     pub client_ip: Option<IpAddr>,
+    /// Method, URL and body digest, on a route that takes payment identifiers.
+    pub fingerprint: Option<[u8; 32]>,
 }
 
 /// Decides a request to a priced route.
@@ -123,6 +134,13 @@ pub async fn decide(
     if let Err(e) = exact::check(&auth, &offer.expected, now) {
         return Verdict::Challenge(e.into());
     }
+    // 4b. A payment identifier seen before: its first outcome, or a refusal.
+    let fingerprint = presented.fingerprint;
+    let payment_id =
+        match grant::identify(payments, route, header.raw(), &auth, fingerprint, now).await {
+            Ok(id) => id,
+            Err(verdict) => return verdict,
+        };
     let key = PaymentKey {
         chain_id: Network::parse(&offer.v2.network).map_or(0, |n| n.chain_id),
         asset: offer.v2.asset.parse().unwrap_or(Address::ZERO),
@@ -152,12 +170,21 @@ pub async fn decide(
     };
     // 5-6. A 65-byte signature was checked above; with the chain at hand, nothing is left for the
     // facilitator to verify. Smart-wallet signatures and chains without an RPC go to it.
-    match snapshot.chains.get(&accepted.key.chain_id) {
+    let mut verdict = match snapshot.chains.get(&accepted.key.chain_id) {
         Some(chain) if accepted.auth.signature.len() == 65 => {
             on_chain(payments, chain, accepted).await
         }
         _ => with_facilitator(payments, snapshot, presented, accepted).await,
+    };
+    match &mut verdict {
+        Verdict::Paid(paid) => paid.payment_id = payment_id,
+        _ => {
+            if let Some(id) = payment_id {
+                payments.access.abort_idempotent(id).await;
+            }
+        }
     }
+    verdict
 }
 
 /// A payment that passed the local checks, on its way to the verifier.
@@ -216,6 +243,8 @@ impl Accepted<'_> {
             owed: self.owed.map(Arc::new),
             transaction: None,
             accepted_ms: crate::clock::unix_millis(),
+            pass: self.route.pass.clone(),
+            payment_id: None,
         })
     }
 }

@@ -15,6 +15,8 @@ use std::net::IpAddr;
 
 use pingora::http::RequestHeader;
 
+use crate::access::pass::{COOKIE as PASS_COOKIE, HEADER as PASS_HEADER};
+use crate::access::siwx::HEADER as SIGN_IN_HEADER;
 use crate::routes::{AmbiguousPath, normalize_path, pricing_path};
 use crate::snapshot::Snapshot;
 use crate::x402::{PAYMENT_SIGNATURE, X_PAYMENT};
@@ -62,7 +64,37 @@ pub struct RequestFacts {
     pub browser: bool,
     pub payment_signature: Option<Vec<u8>>,
     pub x_payment: Option<Vec<u8>>,
+    /// Passes presented: `X402-Pass` headers, then `x402-pass` cookies (at most [`MAX_PASSES`]).
+    pub passes: Vec<String>,
+    /// Raw `SIGN-IN-WITH-X` value.
+    pub sign_in: Option<Vec<u8>>,
     pub forwarded: Forwarded,
+}
+
+/// Passes looked at per request: a client has no reason to send more.
+pub const MAX_PASSES: usize = 4;
+
+/// The passes a request carries, headers first.
+fn passes(req: &RequestHeader) -> Vec<String> {
+    let headers = req
+        .headers
+        .get_all(PASS_HEADER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string());
+    let cookies = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(PASS_COOKIE)?.strip_prefix('='))
+        .map(|v| v.trim().to_string());
+    headers
+        .chain(cookies)
+        .filter(|v| !v.is_empty())
+        .take(MAX_PASSES)
+        .collect()
 }
 
 /// The `X-Forwarded-*` values to send the origin.
@@ -197,6 +229,11 @@ impl RequestFacts {
                 .get(PAYMENT_SIGNATURE)
                 .map(|v| v.as_bytes().to_vec()),
             x_payment: req.headers.get(X_PAYMENT).map(|v| v.as_bytes().to_vec()),
+            passes: passes(req),
+            sign_in: req
+                .headers
+                .get(SIGN_IN_HEADER)
+                .map(|v| v.as_bytes().to_vec()),
             forwarded,
             method,
         }

@@ -17,9 +17,10 @@ use crate::x402::settlement::SettleResponse;
 use crate::x402::{PAYMENT_REQUIRED, Version};
 
 /// Headers browsers may read from our responses.
-pub const EXPOSE_HEADERS: &str = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE";
+pub const EXPOSE_HEADERS: &str =
+    "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, X402-Pass";
 /// Request headers a cross-origin payer may send.
-pub const ALLOW_HEADERS: &str = "PAYMENT-SIGNATURE, X-PAYMENT, Access-Control-Expose-Headers, SIGN-IN-WITH-X, Content-Type, Authorization";
+pub const ALLOW_HEADERS: &str = "PAYMENT-SIGNATURE, X-PAYMENT, Access-Control-Expose-Headers, SIGN-IN-WITH-X, X402-Pass, Content-Type, Authorization";
 
 /// A complete response the gateway writes itself.
 #[derive(Debug, Clone)]

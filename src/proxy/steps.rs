@@ -9,11 +9,13 @@ use pingora::proxy::Session;
 
 use super::ctx::{Outcome, RequestCtx};
 use super::deliver::{self, Moment};
+use super::grant::{self, IdRefusal};
 use super::identity::{self, Requester};
 use super::paywall::{self, Verdict};
 use super::request::{Malformed, RequestFacts};
 use super::respond::{self, EXPOSE_HEADERS, Reply};
 use super::{Gateway, local};
+use crate::access::payment_id;
 use crate::settlement::Accept;
 use crate::snapshot::{Pricing, Route, Snapshot};
 use crate::x402::challenge::Challenge;
@@ -32,6 +34,7 @@ impl Gateway {
         snapshot: &Snapshot,
         facts: &RequestFacts,
         ctx: &mut RequestCtx,
+        session: &mut Session,
     ) -> Step {
         if let Some(step) = refuse_malformed(facts, ctx).or_else(|| preflight(snapshot, facts, ctx))
         {
@@ -41,16 +44,18 @@ impl Gateway {
             Ok(route) => route,
             Err(step) => return step,
         };
-        self.price(snapshot, &route, facts, ctx).await
+        self.price(snapshot, &route, facts, ctx, session).await
     }
 
-    /// Free routes go on; OPTIONS is never charged; priced routes need a valid payment.
+    /// Free routes go on; OPTIONS is never charged; priced routes need a valid pass, sign-in or
+    /// payment (in that order).
     async fn price(
         &self,
         snapshot: &Snapshot,
         route: &Route,
         facts: &RequestFacts,
         ctx: &mut RequestCtx,
+        session: &mut Session,
     ) -> Step {
         let Pricing::Paid(challenge) = &route.pricing else {
             ctx.outcome = Outcome::Free;
@@ -65,13 +70,43 @@ impl Gateway {
             return Step::Forward;
         }
         let who = identity::classify(facts);
+        let refused =
+            match grant::before_payment(&self.payments, snapshot, route, challenge, facts).await {
+                Ok(Some(grant)) => {
+                    ctx.outcome = Outcome::Granted(grant.kind.label());
+                    ctx.grant = Some(grant);
+                    return Step::Forward;
+                }
+                Ok(None) => None,
+                Err(reason) => Some(reason),
+            };
+        let paying = facts.payment_signature.is_some() || facts.x_payment.is_some();
+        let fingerprint = if route.payment_id.is_some() && paying {
+            match fingerprint(session, facts).await {
+                Ok(fp) => Some(fp),
+                Err(reply) => {
+                    ctx.outcome = Outcome::BadRequest;
+                    return Step::Reply(reply);
+                }
+            }
+        } else {
+            None
+        };
         let presented = paywall::Presented {
             signature: facts.payment_signature.as_deref(),
             x_payment: facts.x_payment.as_deref(),
             resource_url: &facts.resource_url,
             client_ip: facts.limit_ip,
+            fingerprint,
         };
-        let verdict = paywall::decide(&self.payments, snapshot, route, challenge, &presented).await;
+        let verdict =
+            match paywall::decide(&self.payments, snapshot, route, challenge, &presented).await {
+                // No payment, and the pass or sign-in presented was refused: say why.
+                Verdict::Challenge(Rejection::PaymentRequired) if refused.is_some() => {
+                    Verdict::Challenge(Rejection::Access(refused.unwrap_or_default()))
+                }
+                verdict => verdict,
+            };
         let verdict = self.record(verdict).await;
         let step = self.answer(verdict, route, challenge, facts, who, ctx);
         let Some(paid) = ctx.payment.as_mut() else {
@@ -103,16 +138,18 @@ impl Gateway {
     async fn record(&self, verdict: Verdict) -> Verdict {
         let settlement = &self.payments.settlement;
         match verdict {
-            Verdict::Paid(paid) => match settlement.accept(&paid).await {
+            Verdict::Paid(mut paid) => match settlement.accept(&paid).await {
                 Ok(Accept::Recorded) => Verdict::Paid(paid),
                 Ok(Accept::Known(state)) => {
                     tracing::warn!(payer = %paid.payer, "payment already in the ledger as {state}");
+                    grant::payment_dropped(&self.payments, &mut paid, false).await;
                     Verdict::Challenge(Rejection::AlreadyUsed)
                 }
                 Err(e) => {
                     tracing::error!(payer = %paid.payer, "ledger write failed, payment refused: {e}");
                     self.payments.metrics.ledger_write_failures.inc();
                     let _ = self.payments.guard.release(&paid.key).await;
+                    grant::payment_dropped(&self.payments, &mut paid, false).await;
                     Verdict::LedgerUnavailable
                 }
             },
@@ -154,8 +191,10 @@ impl Gateway {
                 if !matches!(why, Rejection::PaymentRequired) {
                     tracing::info!(route = %route.name, reason = %why.reason(false), "payment refused: {why}");
                 }
-                // A browser asking without a payment gets the paywall page; a failed payment gets JSON.
-                let page = who == Requester::Browser && matches!(why, Rejection::PaymentRequired);
+                // A browser asking without a payment (or with a spent pass) gets the paywall page;
+                // a failed payment gets JSON.
+                let unpaid = matches!(why, Rejection::PaymentRequired | Rejection::Access(_));
+                let page = who == Requester::Browser && unpaid;
                 Step::Reply(Reply::challenge(challenge, &facts.resource_url, &why, page))
             }
             Verdict::TooLarge { len, max } => {
@@ -201,6 +240,15 @@ impl Gateway {
                     false,
                 ))
             }
+            Verdict::Granted(grant) => {
+                ctx.outcome = Outcome::Granted(grant.kind.label());
+                ctx.grant = Some(*grant);
+                Step::Forward
+            }
+            Verdict::Identifier(why) => {
+                ctx.outcome = Outcome::Identifier(why.label());
+                Step::Reply(identifier_refused(why))
+            }
             Verdict::Unavailable(e) => {
                 ctx.outcome = Outcome::Unavailable;
                 tracing::warn!(route = %route.name, "payment verifier unavailable: {e}");
@@ -229,6 +277,9 @@ impl Gateway {
             .unwrap_or_else(|| session.req_header().uri.path().to_string());
         let local = local::serve(root, &facts.method, &path).await;
         let mut headers = vec![("Content-Type", local.content_type)];
+        if let Some(grant) = ctx.grant.as_ref() {
+            headers.extend(grant.headers.iter().cloned());
+        }
         if let Some(paid) = ctx.payment.as_mut() {
             let moment = Moment::Answered(local.status);
             match deliver::settle_at(&self.payments, snapshot, paid, moment, &mut ctx.outcome).await
@@ -248,6 +299,84 @@ impl Gateway {
         }
         respond::send_local(session, local.status, headers, local.body, facts.is_head).await
     }
+}
+
+/// 400 for a missing or malformed payment identifier, 409 for one in use.
+fn identifier_refused(why: IdRefusal) -> Reply {
+    match why {
+        IdRefusal::Missing => Reply::error(
+            400,
+            "payment_identifier_required",
+            "this route requires a payment identifier (the `payment-identifier` extension's info.id)",
+        ),
+        IdRefusal::Invalid => Reply::error(
+            400,
+            "payment_identifier_invalid",
+            "a payment identifier is 16-128 letters, digits, `_` or `-`",
+        ),
+        IdRefusal::Conflict => Reply::error(
+            409,
+            "payment_identifier_conflict",
+            "this payment identifier was used for another request or by another payer",
+        ),
+        IdRefusal::InProgress => Reply::error(
+            409,
+            "payment_identifier_in_progress",
+            "the first payment under this identifier is still being processed; retry shortly",
+        ),
+    }
+}
+
+/// The request's fingerprint for its payment identifier: method, URL and a digest of the
+/// body, which is read here (at most `payment_id::MAX_BODY_BYTES`, 413 beyond) and then sent on
+/// to the origin from Pingora's retry buffer.
+async fn fingerprint(session: &mut Session, facts: &RequestFacts) -> Result<[u8; 32], Reply> {
+    let too_large = || {
+        Reply::error(
+            413,
+            "request_body_too_large",
+            &format!(
+                "a request paid with a payment identifier is fingerprinted; its body may be at most {} bytes",
+                payment_id::MAX_BODY_BYTES
+            ),
+        )
+    };
+    let mut body = bytes::BytesMut::new();
+    if !session.is_body_empty() {
+        let declared = session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<usize>().ok());
+        if declared.is_some_and(|n| n > payment_id::MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+        session.enable_retry_buffering();
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > payment_id::MAX_BODY_BYTES {
+                        return Err(too_large());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!("request body unreadable: {e}");
+                    return Err(Reply::error(
+                        400,
+                        "request_body_unreadable",
+                        "the request body could not be read",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(payment_id::fingerprint(
+        &facts.method,
+        &facts.resource_url,
+        &body,
+    ))
 }
 
 /// A head that some origin could read as naming another resource than the gateway does is refused

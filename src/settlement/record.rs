@@ -83,6 +83,8 @@ pub fn to_paid(record: &Record) -> Result<PaidRequest, String> {
         owed: None,
         transaction: record.transaction.clone(),
         accepted_ms: record.created_ms,
+        pass: None,
+        payment_id: None,
     })
 }
 

@@ -30,7 +30,7 @@ use crate::evm::batch::BatchOutcome;
 use crate::facilitator::FacilitatorError;
 use crate::ledger::{Move, Moved, State};
 use crate::snapshot::Snapshot;
-use crate::store::ReplayGuard;
+use crate::store::{AccessState, ReplayGuard};
 
 /// Payments settled through a facilitator at once, per group.
 const FACILITATOR_CONCURRENCY: usize = 32;
@@ -48,6 +48,8 @@ pub struct Worker {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub guard: Arc<dyn ReplayGuard>,
+    /// Where a pass sold with a payment that failed to settle is revoked.
+    pub access: Arc<dyn AccessState>,
 }
 
 #[async_trait]
@@ -119,6 +121,7 @@ impl BackgroundService for Worker {
                         snapshot: snapshot.clone(),
                         clock: self.clock.clone(),
                         metrics: self.metrics.clone(),
+                        access: self.access.clone(),
                     };
                     running.spawn(async move { run.settle(group, batch).await });
                 }
@@ -156,6 +159,7 @@ struct Run {
     snapshot: Arc<Snapshot>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    access: Arc<dyn AccessState>,
 }
 
 /// What became of one job.
@@ -315,6 +319,12 @@ impl Run {
                 Fate::Failed(reason) => {
                     tracing::warn!(payer = %job.paid.payer, %reason, "background settlement failed");
                     self.settlement.owed.flag(job.paid.key.payer);
+                    if let Some(pass) = &job.paid.pass {
+                        let until = job.paid.accepted_ms / 1000 + pass.ttl_secs + 1;
+                        if let Err(e) = self.access.revoke(job.paid.key.digest(), until).await {
+                            tracing::error!(payer = %job.paid.payer, "could not revoke the pass of a failed settlement: {e}");
+                        }
+                    }
                     self.metrics
                         .settle_failures
                         .with_label_values(&[&reason])

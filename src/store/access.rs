@@ -228,7 +228,9 @@ mod tests {
         let mut tasks = Vec::new();
         for _ in 0..64 {
             let s = s.clone();
-            tasks.push(tokio::spawn(async move { s.take_use([1; 16], 50, 100).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                s.take_use([1; 16], 50, 100).await.unwrap()
+            }));
         }
         let mut granted = 0;
         for t in tasks {
@@ -237,9 +239,15 @@ mod tests {
             }
         }
         assert_eq!(granted, 50);
-        assert_eq!(s.take_use([1; 16], 50, 100).await.unwrap(), PassUse::Exhausted);
+        assert_eq!(
+            s.take_use([1; 16], 50, 100).await.unwrap(),
+            PassUse::Exhausted
+        );
         s.give_back_use([1; 16]).await.unwrap();
-        assert_eq!(s.take_use([1; 16], 50, 100).await.unwrap(), PassUse::Granted { left: 0 });
+        assert_eq!(
+            s.take_use([1; 16], 50, 100).await.unwrap(),
+            PassUse::Granted { left: 0 }
+        );
     }
 
     #[tokio::test]
@@ -274,13 +282,18 @@ mod tests {
             headers: vec![("PAYMENT-RESPONSE", "x".into())],
         };
         s.finish_idempotent([4; 16], first.clone()).await;
-        assert_eq!(begin(1, a).await.unwrap(), Idempotent::Replay(Arc::new(first)));
+        assert_eq!(
+            begin(1, a).await.unwrap(),
+            Idempotent::Replay(Arc::new(first))
+        );
         assert_eq!(begin(1, b).await.unwrap(), Idempotent::Conflict);
         // A charged outcome is never aborted away.
         s.abort_idempotent([4; 16]).await;
         assert!(matches!(begin(1, a).await.unwrap(), Idempotent::Replay(_)));
         assert_eq!(
-            s.begin_idempotent([4; 16], [1; 32], a, 300, 101).await.unwrap(),
+            s.begin_idempotent([4; 16], [1; 32], a, 300, 101)
+                .await
+                .unwrap(),
             Idempotent::First
         );
     }

@@ -158,7 +158,11 @@ impl Template {
         let next = |from: usize| {
             quoted
                 .iter()
-                .filter_map(|(h, q)| json[from..].find(q.as_str()).map(|at| (from + at, *h, q.len())))
+                .filter_map(|(h, q)| {
+                    json[from..]
+                        .find(q.as_str())
+                        .map(|at| (from + at, *h, q.len()))
+                })
                 .min_by_key(|(at, _, _)| *at)
         };
         let Some((first, mut hole, len)) = next(0) else {
@@ -168,7 +172,7 @@ impl Template {
             };
         };
         let mut prefix = json[..first].to_string();
-        while prefix.len() % 3 != 0 {
+        while !prefix.len().is_multiple_of(3) {
             prefix.push(' ');
         }
         let mut pieces = Vec::new();
@@ -234,7 +238,13 @@ impl Challenge {
         mime_type: &str,
         resource: Option<String>,
     ) -> Self {
-        Self::with_extensions(options, description, mime_type, resource, Extensions::default())
+        Self::with_extensions(
+            options,
+            description,
+            mime_type,
+            resource,
+            Extensions::default(),
+        )
     }
 
     /// Builds the challenge, advertising `extensions`.

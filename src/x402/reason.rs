@@ -29,6 +29,10 @@ pub enum Rejection {
     /// This payment (network, asset, payer, nonce) is in flight or was already used.
     #[error("this payment authorization was already used")]
     AlreadyUsed,
+    /// A pass or a sign-in was presented and refused (and no payment was): its reason
+    /// (`pass_expired`, `invalid_siwx_signature`, …).
+    #[error("access refused: {0}")]
+    Access(&'static str),
     /// The facilitator said the payment is invalid.
     #[error("the facilitator rejected the payment: {reason}")]
     Invalid {
@@ -56,6 +60,7 @@ impl Rejection {
             Self::Exact(ExactError::InsufficientBalance) if v1 => "insufficient_funds".into(),
             Self::Exact(e) => e.reason().into(),
             Self::AlreadyUsed => "duplicate_settlement".into(),
+            Self::Access(reason) => (*reason).into(),
             Self::Invalid { reason, .. } => reason.clone(),
         }
     }
@@ -69,6 +74,7 @@ impl Rejection {
             Self::MalformedPayload(_) => "malformed_payload",
             Self::Exact(_) => "local_check_failed",
             Self::AlreadyUsed => "replayed",
+            Self::Access(reason) => reason,
             Self::Invalid { .. } => "facilitator_invalid",
         }
     }

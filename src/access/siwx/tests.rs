@@ -103,7 +103,11 @@ fn the_message_is_the_one_the_official_client_signs() {
         resources: None,
         ..s
     };
-    assert!(message(&with).unwrap().contains("92266\n\nSign in\n\nURI: "));
+    assert!(
+        message(&with)
+            .unwrap()
+            .contains("92266\n\nSign in\n\nURI: ")
+    );
 }
 
 #[test]
@@ -121,8 +125,18 @@ fn forged_expired_moved_and_foreign_sign_ins_are_refused() {
     let good = sign_in(&n, NOW, &key());
 
     let mut forged = good.clone();
-    forged.signature.replace_range(20..21, if &forged.signature[20..21] == "a" { "b" } else { "a" });
-    assert!(matches!(check(&n, &forged, NOW), Err(SignInError::Signature | SignInError::Malformed)));
+    forged.signature.replace_range(
+        20..21,
+        if &forged.signature[20..21] == "a" {
+            "b"
+        } else {
+            "a"
+        },
+    );
+    assert!(matches!(
+        check(&n, &forged, NOW),
+        Err(SignInError::Signature | SignInError::Malformed)
+    ));
 
     let other = SecretKey::from_byte_array([0x43; 32]).unwrap();
     let mut someone_else = good.clone();
@@ -166,5 +180,8 @@ fn the_header_is_base64_json() {
     let decoded = decode(header.as_bytes()).unwrap();
     assert!(check(&n, &decoded, NOW).is_ok());
     assert_eq!(decode(b"%%%").unwrap_err(), SignInError::Malformed);
-    assert_eq!(decode(STANDARD.encode("{}").as_bytes()).unwrap_err(), SignInError::Malformed);
+    assert_eq!(
+        decode(STANDARD.encode("{}").as_bytes()).unwrap_err(),
+        SignInError::Malformed
+    );
 }

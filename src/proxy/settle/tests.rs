@@ -93,6 +93,8 @@ async fn setup(valid_before: u64) -> (Payments, PaidRequest) {
         owed: None,
         transaction: None,
         accepted_ms: 0,
+        pass: None,
+        payment_id: None,
     };
     (payments, paid)
 }

@@ -178,7 +178,10 @@ fn extensions_are_advertised_as_the_official_servers_do() {
     let h = decode(&c.header_value("http://127.0.0.1:8402/docs/a?x=1", UNPAID_V2));
     let ext = &h["extensions"];
     assert_eq!(ext["payment-identifier"]["info"]["required"], true);
-    assert_eq!(ext["payment-identifier"]["schema"]["properties"]["id"]["minLength"], 16);
+    assert_eq!(
+        ext["payment-identifier"]["schema"]["properties"]["id"]["minLength"],
+        16
+    );
     let info = &ext["sign-in-with-x"]["info"];
     assert_eq!(info["domain"], "127.0.0.1:8402");
     assert_eq!(info["uri"], "http://127.0.0.1:8402/docs/a?x=1");
@@ -198,10 +201,17 @@ fn extensions_are_advertised_as_the_official_servers_do() {
     );
     // A fresh nonce per 402.
     let again = decode(&c.header_value("http://127.0.0.1:8402/docs/a?x=1", UNPAID_V2));
-    assert_ne!(again["extensions"]["sign-in-with-x"]["info"]["nonce"], info["nonce"]);
+    assert_ne!(
+        again["extensions"]["sign-in-with-x"]["info"]["nonce"],
+        info["nonce"]
+    );
     // Without extensions the key is absent, as the official servers omit it.
     let plain = Challenge::new(&options(), "d", "m", None);
-    assert!(decode(&plain.header_value("u", UNPAID_V2)).get("extensions").is_none());
+    assert!(
+        decode(&plain.header_value("u", UNPAID_V2))
+            .get("extensions")
+            .is_none()
+    );
 }
 
 #[test]
