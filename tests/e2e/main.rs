@@ -20,6 +20,7 @@ mod official_clients;
 mod onchain;
 mod origins;
 mod paid_not_delivered;
+mod passes;
 mod path_safety;
 mod reconcile;
 mod settle_before;

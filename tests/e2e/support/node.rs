@@ -90,3 +90,24 @@ async fn sign_json(version: u8, key: &str, requirement: &Value, overrides: &[&st
     args.extend(overrides.iter().map(|s| s.to_string()));
     node("sign.mjs", &args).await
 }
+
+/// What `extensions.mjs` (the official extension clients) got back.
+#[derive(Debug, Deserialize)]
+pub struct ExtensionResult {
+    pub status: u16,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+    pub error: Option<String>,
+    /// `payid`: the payment header sent on the paid retry.
+    #[serde(rename = "paymentHeader", default)]
+    pub payment_header: Option<String>,
+    /// `siwx`: the `SIGN-IN-WITH-X` value made.
+    #[serde(rename = "siwxHeader", default)]
+    pub siwx_header: Option<String>,
+}
+
+/// Runs `extensions.mjs` with `args` (`payid …` or `siwx …`).
+pub async fn extensions(args: &[&str]) -> ExtensionResult {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    serde_json::from_value(node("extensions.mjs", &args).await).expect("extensions result")
+}
