@@ -22,9 +22,11 @@ mod origins;
 mod paid_not_delivered;
 mod passes;
 mod path_safety;
+mod payment_identifier;
 mod reconcile;
 mod settle_before;
 mod settle_unknown;
+mod sign_in;
 mod tls;
 mod upgrades;
 
