@@ -3,6 +3,7 @@
 //! | module | role |
 //! |---|---|
 //! | `clock` | the one source of wall-clock time |
+//! | `rfc3339` | RFC 3339 timestamps (the ledger's export, SIWX messages) |
 //! | `price` | networks, assets, exact decimal prices → payment options |
 //! | `routes` | first-match route table (host, method, path patterns) |
 //! | `x402` | wire protocol: v1/v2 types, header codecs, 402 challenge, reasons |
@@ -34,6 +35,7 @@ pub mod ledger;
 pub mod maintenance;
 pub mod price;
 pub mod proxy;
+pub mod rfc3339;
 pub mod routes;
 pub mod settlement;
 pub mod snapshot;

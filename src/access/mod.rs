@@ -10,6 +10,5 @@ pub mod keys;
 pub mod pass;
 pub mod payment_id;
 pub mod siwx;
-pub mod time;
 
 pub use keys::Keyring;

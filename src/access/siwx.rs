@@ -14,8 +14,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
 
 use super::Keyring;
-use super::time::parse_iso8601;
 use crate::clock::UnixSecs;
+use crate::rfc3339::parse_rfc3339_ms;
 
 /// The request header that carries a sign-in.
 pub const HEADER: &str = "sign-in-with-x";
@@ -173,6 +173,11 @@ pub fn schema() -> serde_json::Value {
     })
 }
 
+/// An RFC 3339 time in whole seconds.
+fn secs(text: &str) -> Option<u64> {
+    parse_rfc3339_ms(text).map(|ms| ms / 1000)
+}
+
 /// Decodes the header (base64 JSON).
 pub fn decode(header: &[u8]) -> Result<SignIn, SignInError> {
     if header.len() > MAX_HEADER_BYTES {
@@ -217,12 +222,12 @@ pub fn verify(
     if s.kind != "eip191" || !expect.chains.contains(&s.chain_id) {
         return Err(SignInError::UnsupportedChain);
     }
-    let issued = parse_iso8601(&s.issued_at).ok_or(SignInError::IssuedAt)?;
+    let issued = secs(&s.issued_at).ok_or(SignInError::IssuedAt)?;
     if issued > expect.now + SKEW_SECS {
         return Err(SignInError::IssuedAt);
     }
     if let Some(exp) = &s.expiration_time {
-        let exp = parse_iso8601(exp).ok_or(SignInError::Expired)?;
+        let exp = secs(exp).ok_or(SignInError::Expired)?;
         if exp <= expect.now {
             return Err(SignInError::Expired);
         }
@@ -231,7 +236,7 @@ pub fn verify(
         return Err(SignInError::Expired);
     }
     if let Some(nbf) = &s.not_before {
-        let nbf = parse_iso8601(nbf).ok_or(SignInError::NotYetValid)?;
+        let nbf = secs(nbf).ok_or(SignInError::NotYetValid)?;
         if nbf > expect.now + SKEW_SECS {
             return Err(SignInError::NotYetValid);
         }

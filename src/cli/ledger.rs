@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::ledger::time::parse_rfc3339_ms;
 use crate::ledger::{Filter, Ledger, Record, State, export};
+use crate::rfc3339::parse_rfc3339_ms;
 
 /// Arguments of `x402-gateway ledger`.
 #[derive(Debug, clap::Args)]

@@ -22,7 +22,9 @@ use crate::proxy::paywall::Payments;
 use crate::settlement::worker::Worker;
 use crate::settlement::{Job, Settlement, recover};
 use crate::snapshot::LedgerSettings;
-use crate::store::{AccessState, InFlight, MemoryAccessState, MemoryReplayGuard, ReplayGuard};
+use crate::store::{
+    AccessState, InFlight, LedgeredAccessState, MemoryAccessState, MemoryReplayGuard, ReplayGuard,
+};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Runs the gateway until it is told to stop.
@@ -61,12 +63,19 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         }),
     ));
     let guard: Arc<dyn ReplayGuard> = Arc::new(MemoryReplayGuard::new());
-    let access: Arc<dyn AccessState> = Arc::new(MemoryAccessState::new());
     let (settlement, jobs) = open_ledger(
         config.snapshot().ledger.as_ref(),
         guard.as_ref(),
         clock.as_ref(),
     )?;
+    // Pass uses, redeemed nonces and payment identifiers outlive a restart with the ledger.
+    let access: Arc<dyn AccessState> = match settlement.ledger() {
+        Some(ledger) => Arc::new(
+            LedgeredAccessState::restore(ledger.clone(), clock.now_secs())
+                .context("reading the access state from the ledger")?,
+        ),
+        None => Arc::new(MemoryAccessState::new()),
+    };
 
     let conf = ServerConf {
         threads,

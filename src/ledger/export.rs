@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::record::Record;
-use super::time::{format_rfc3339_ms, format_rfc3339_secs};
+use crate::rfc3339::{format_rfc3339_ms, format_rfc3339_secs};
 
 /// The CSV header, in column order.
 pub const CSV_COLUMNS: [&str; 14] = [

@@ -22,8 +22,9 @@
 //! | `writes.rs` | the SQL of each write |
 //! | `reader.rs` | [`LedgerReader`]: the read API |
 //! | `export.rs` | CSV and JSON export |
-//! | `time.rs` | RFC 3339 formatting and parsing |
+//! | `access.rs` | access state kept across restarts (pass uses, nonces, payment identifiers) |
 
+mod access;
 mod checkpoint;
 mod error;
 pub mod export;
@@ -31,7 +32,6 @@ mod reader;
 mod record;
 mod schema;
 mod state;
-pub mod time;
 mod writer;
 mod writes;
 
@@ -46,6 +46,8 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use access::AccessWrite;
+pub use access::{AccessKind, AccessRow};
 pub use error::LedgerError;
 pub use reader::LedgerReader;
 pub use record::{Filter, Inserted, Move, Moved, Record, Summary};
@@ -257,6 +259,24 @@ impl Ledger {
             reply: TransitionReply::Many(reply),
         })?;
         answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Queues an access-state row (pass uses, a redeemed nonce, a payment identifier) without
+    /// waiting; a failure is logged.
+    pub fn put_access_later(&self, row: AccessRow) {
+        if let Err(error) = self.send(Command::Access(AccessWrite::Put(row))) {
+            tracing::error!(%error, "access state not queued for the ledger");
+        }
+    }
+
+    /// Queues the deletion of access-state rows expired before `now`.
+    pub fn sweep_access_later(&self, now_secs: u64) {
+        let _ = self.send(Command::Access(AccessWrite::Sweep(now_secs)));
+    }
+
+    /// Access-state rows alive at `now` (read at start-up).
+    pub fn access_rows(&self, now_secs: u64) -> Result<Vec<AccessRow>, LedgerError> {
+        self.reader().access_rows(now_secs)
     }
 
     /// Queues a transition without waiting for it; a failure or refusal is logged.

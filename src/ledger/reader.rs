@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
+use super::access::AccessRow;
 use super::error::LedgerError;
 use super::record::{Filter, Record, Summary};
 use super::schema::{RECORD_COLUMNS, open_reader, record_from_row};
@@ -88,6 +89,11 @@ impl LedgerReader {
             "SELECT {RECORD_COLUMNS} FROM payments WHERE id = ?1"
         ))?;
         Ok(statement.query_row([id], record_from_row).optional()?)
+    }
+
+    /// Access-state rows alive at `now`.
+    pub fn access_rows(&self, now_secs: u64) -> Result<Vec<AccessRow>, LedgerError> {
+        super::access::live(&self.conn(), now_secs)
     }
 
     /// Whether `payer` has a payment on `route` accepted at or after `since_ms` that was charged

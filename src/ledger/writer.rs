@@ -13,6 +13,7 @@ use std::sync::mpsc::Receiver;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::access::{self, AccessWrite};
 use super::error::LedgerError;
 use super::record::{Inserted, Moved, Record};
 use super::state::State;
@@ -30,6 +31,8 @@ pub(super) enum Command {
         moves: Vec<MoveRequest>,
         reply: TransitionReply,
     },
+    /// Access state (fire and forget: failures go to the log).
+    Access(AccessWrite),
 }
 
 /// One requested state change.
@@ -60,6 +63,7 @@ pub(super) struct WriterConfig {
 enum Pending {
     Insert(oneshot::Sender<Result<Inserted, LedgerError>>, Inserted),
     Transition(TransitionReply, Vec<Moved>),
+    Access,
 }
 
 impl Pending {
@@ -74,6 +78,10 @@ impl Pending {
             (Pending::Transition(reply, moved), Ok(())) => answer_transition(reply, Ok(moved)),
             (Pending::Transition(reply, _), Err(error)) => {
                 answer_transition(reply, Err(error.clone()))
+            }
+            (Pending::Access, Ok(())) => {}
+            (Pending::Access, Err(error)) => {
+                tracing::error!(%error, "access state not written to the ledger")
             }
         }
     }
@@ -111,6 +119,7 @@ fn answer_transition(reply: TransitionReply, result: Result<Vec<Moved>, LedgerEr
 enum Waiter {
     Insert(oneshot::Sender<Result<Inserted, LedgerError>>),
     Transition(TransitionReply),
+    Access,
 }
 
 impl Waiter {
@@ -120,6 +129,7 @@ impl Waiter {
                 let _ = reply.send(Err(error));
             }
             Waiter::Transition(reply) => answer_transition(reply, Err(error)),
+            Waiter::Access => tracing::error!(%error, "access state not written to the ledger"),
         }
     }
 }
@@ -129,6 +139,7 @@ impl Command {
         match self {
             Command::Insert { reply, .. } => Waiter::Insert(reply),
             Command::Transition { reply, .. } => Waiter::Transition(reply),
+            Command::Access(_) => Waiter::Access,
         }
     }
 }
@@ -192,6 +203,15 @@ fn write_batch(conn: &Connection, batch: impl Iterator<Item = Command>, config: 
                         None
                     }
                     Err(error) => Some((Waiter::Transition(reply), error)),
+                }
+            }
+            Command::Access(change) => {
+                match in_savepoint(conn, |conn| access::write(conn, &change)) {
+                    Ok(()) => {
+                        pending.push(Pending::Access);
+                        None
+                    }
+                    Err(error) => Some((Waiter::Access, error)),
                 }
             }
         };

@@ -105,6 +105,55 @@ impl MemoryAccessState {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// A pass's uses taken, whether it is revoked, and until when it is kept.
+    pub fn pass(&self, pass: [u8; 16]) -> Option<(u32, bool, UnixSecs)> {
+        self.uses
+            .get(&pass)
+            .map(|u| (u.used, u.revoked, u.expires_at))
+    }
+
+    /// Restores a pass's count (at start-up, from durable storage).
+    pub fn restore_pass(&self, pass: [u8; 16], used: u32, revoked: bool, expires_at: UnixSecs) {
+        self.uses.insert(
+            pass,
+            Uses {
+                used,
+                revoked,
+                expires_at,
+            },
+        );
+    }
+
+    /// Restores a redeemed token.
+    pub fn restore_redeemed(&self, token: [u8; 16], expires_at: UnixSecs) {
+        self.redeemed.insert(token, expires_at);
+    }
+
+    /// A payment identifier's fingerprint, payer, expiry and charged outcome, once charged.
+    pub fn charged(&self, id: [u8; 16]) -> Option<([u8; 32], UnixSecs, Arc<FirstOutcome>)> {
+        let e = self.ids.get(&id)?;
+        Some((e.fingerprint, e.expires_at, e.outcome.clone()?))
+    }
+
+    /// Restores a payment identifier's charged outcome.
+    pub fn restore_charged(
+        &self,
+        id: [u8; 16],
+        fingerprint: [u8; 32],
+        expires_at: UnixSecs,
+        outcome: FirstOutcome,
+    ) {
+        self.ids.insert(
+            id,
+            IdEntry {
+                fingerprint,
+                payer: outcome.payer,
+                expires_at,
+                outcome: Some(Arc::new(outcome)),
+            },
+        );
+    }
 }
 
 #[async_trait]

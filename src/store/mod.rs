@@ -5,6 +5,7 @@
 
 mod access;
 mod in_flight;
+mod ledgered;
 mod memory;
 
 use alloy_primitives::{Address, B256};
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 
 pub use access::{AccessState, FirstOutcome, Idempotent, MemoryAccessState, PassUse};
 pub use in_flight::{InFlight, Permit};
+pub use ledgered::LedgeredAccessState;
 pub use memory::MemoryReplayGuard;
 
 use crate::clock::UnixSecs;

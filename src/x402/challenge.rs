@@ -18,11 +18,11 @@ use std::sync::Arc;
 use super::{v1, v2};
 use crate::access::payment_id::{self, EXTENSION as PAYMENT_ID};
 use crate::access::siwx::{self, EXTENSION as SIGN_IN, Nonces};
-use crate::access::time::iso8601;
 use crate::clock::{Clock, SystemClock};
 use crate::evm::eip712::DomainSeparator;
 use crate::evm::exact::Expected;
 use crate::price::PaymentOption;
+use crate::rfc3339::format_rfc3339_ms;
 
 /// One payable option of a route, in both wire shapes.
 #[derive(Debug, Clone)]
@@ -363,11 +363,11 @@ impl Challenge {
     fn fill<'a>(&self, url: &'a str, error: &'a str) -> Fill<'a> {
         let sign_in = self.extensions.sign_in.as_ref().map(|advert| {
             let now = SystemClock.now_secs();
-            let issued_at = iso8601(now);
+            let issued_at = format_rfc3339_ms(now * 1000);
             SignInFill {
                 domain: authority(url).to_string(),
                 nonce: advert.nonces.mint(&issued_at, url),
-                expires: iso8601(now + advert.max_age_secs),
+                expires: format_rfc3339_ms((now + advert.max_age_secs) * 1000),
                 issued_at,
             }
         });

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use alloy_primitives::U256;
 
+use crate::challenge;
 use crate::support::gateway::free_port;
 use crate::support::node::{self, PayResult};
 use crate::support::{
     Gateway, Stack, chain, decode_b64_json, eventually, fresh_address, unique_prefix,
 };
-use crate::challenge;
 
 const KEY_1: &str = "k1=test-pass-key-one-0123456789abcdef";
 const KEY_2: &str = "k2=test-pass-key-two-0123456789abcdef";
@@ -30,7 +30,11 @@ async fn pass_gateway(stack: &Stack, prefix: &str, pass: &str) -> (Gateway, Stri
 async fn buy(stack: &Stack, url: &str) -> (PayResult, String) {
     let r = node::pay("v2", url, &stack.payer().private_key, &[]).await;
     assert_eq!(r.status, 200, "{r:?}");
-    let pass = r.headers.get("x402-pass").cloned().expect("X402-Pass header");
+    let pass = r
+        .headers
+        .get("x402-pass")
+        .cloned()
+        .expect("X402-Pass header");
     (r, pass)
 }
 
@@ -66,8 +70,17 @@ async fn one_payment_buys_a_pass_for_exactly_its_uses() {
     let (paid, pass) = buy(stack, &url).await;
     // The browser form: a scoped, secure cookie.
     let cookie = paid.headers.get("set-cookie").expect("Set-Cookie");
-    assert!(cookie.starts_with(&format!("x402-pass={pass}; ")), "{cookie}");
-    for attr in [&format!("Path={prefix}"), "Max-Age=600", "Secure", "HttpOnly", "SameSite=Lax"] {
+    assert!(
+        cookie.starts_with(&format!("x402-pass={pass}; ")),
+        "{cookie}"
+    );
+    for attr in [
+        &format!("Path={prefix}"),
+        "Max-Age=600",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+    ] {
         assert!(cookie.contains(attr), "{attr} missing: {cookie}");
     }
     assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
@@ -88,10 +101,21 @@ async fn one_payment_buys_a_pass_for_exactly_its_uses() {
     let (status, reason) = with_pass(&gw.url(&format!("{prefix}/late")), &pass).await;
     assert_eq!((status, reason.as_str()), (402, "pass_exhausted"));
 
-    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000), "charged once");
+    assert_eq!(
+        stack.usdc_balance(&pay_to).await,
+        U256::from(1000),
+        "charged once"
+    );
     let seen = stack.origin_log(&prefix).await;
-    assert_eq!(seen.len(), 1 + 50, "the paying request and 50 pass uses, not the 51st");
-    let payer = paid.headers.get("payment-response").map(|h| decode_b64_json(h)["payer"].clone());
+    assert_eq!(
+        seen.len(),
+        1 + 50,
+        "the paying request and 50 pass uses, not the 51st"
+    );
+    let payer = paid
+        .headers
+        .get("payment-response")
+        .map(|h| decode_b64_json(h)["payer"].clone());
     for r in &seen[1..] {
         let h = &r["headers"];
         assert!(h.get("x402-pass").is_none(), "pass header forwarded: {h}");
@@ -103,8 +127,16 @@ async fn one_payment_buys_a_pass_for_exactly_its_uses() {
     }
     let m = gw.metrics().await;
     assert_eq!(metric(&m, "x402_passes_issued_total"), 1, "{m}");
-    assert_eq!(metric(&m, "x402_pass_checks_total{result=\"hit\"}"), 50, "{m}");
-    assert_eq!(metric(&m, "x402_pass_checks_total{result=\"pass_exhausted\"}"), 1, "{m}");
+    assert_eq!(
+        metric(&m, "x402_pass_checks_total{result=\"hit\"}"),
+        50,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "x402_pass_checks_total{result=\"pass_exhausted\"}"),
+        1,
+        "{m}"
+    );
 }
 
 #[tokio::test]
@@ -113,11 +145,18 @@ async fn a_pass_ends_with_its_ttl_and_a_replay_after_expiry_never_reaches_the_or
     let prefix = unique_prefix("pass-ttl");
     let (gw, pay_to) = pass_gateway(stack, &prefix, "{ ttl = \"2s\" }").await;
     let (_, pass) = buy(stack, &gw.url(&format!("{prefix}/a"))).await;
-    assert_eq!(with_pass(&gw.url(&format!("{prefix}/b")), &pass).await.0, 200);
+    assert_eq!(
+        with_pass(&gw.url(&format!("{prefix}/b")), &pass).await.0,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(2600)).await;
     let (status, reason) = with_pass(&gw.url(&format!("{prefix}/c")), &pass).await;
     assert_eq!((status, reason.as_str()), (402, "pass_expired"));
-    assert_eq!(stack.origin_log(&prefix).await.len(), 2, "the payment and one use");
+    assert_eq!(
+        stack.origin_log(&prefix).await.len(),
+        2,
+        "the payment and one use"
+    );
     assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
 }
 
@@ -152,11 +191,18 @@ async fn tampered_foreign_scope_and_retired_key_passes_get_the_402_and_keys_rota
     // Another scope: route b sells its own passes.
     let (status, reason) = with_pass(&gw.url(&format!("{prefix}/b/x")), &old).await;
     assert_eq!((status, reason.as_str()), (402, "pass_out_of_scope"));
-    assert_eq!(stack.origin_log(&prefix).await.len(), before, "refused passes reached the origin");
+    assert_eq!(
+        stack.origin_log(&prefix).await.len(),
+        before,
+        "refused passes reached the origin"
+    );
 
     // Rotation: a new signing key first, the old one still listed.
     reload_keys(&gw, &config, &keys_file, &format!("{KEY_2}\n{KEY_1}\n")).await;
-    assert_eq!(with_pass(&gw.url(&format!("{prefix}/a/y")), &old).await.0, 200);
+    assert_eq!(
+        with_pass(&gw.url(&format!("{prefix}/a/y")), &old).await.0,
+        200
+    );
     let (_, new) = buy(stack, &gw.url(&format!("{prefix}/a/doc2"))).await;
     assert!(new.starts_with("k2."), "{new}");
     // Retired: the old key is taken off the list.
@@ -165,7 +211,10 @@ async fn tampered_foreign_scope_and_retired_key_passes_get_the_402_and_keys_rota
     let (status, reason) = with_pass(&gw.url(&format!("{prefix}/a/z")), &old).await;
     assert_eq!((status, reason.as_str()), (402, "pass_retired_key"));
     assert_eq!(stack.origin_log(&prefix).await.len(), before);
-    assert_eq!(with_pass(&gw.url(&format!("{prefix}/a/w")), &new).await.0, 200);
+    assert_eq!(
+        with_pass(&gw.url(&format!("{prefix}/a/w")), &new).await.0,
+        200
+    );
     assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(2000));
 }
 
@@ -177,7 +226,9 @@ async fn reload_keys(gw: &Gateway, config: &str, file: &std::path::Path, keys: &
 
 /// Rewrites the config and waits until the new version serves.
 async fn reload(gw: &Gateway, config: &str) {
-    let version = gw.status().await["config"]["version"].as_u64().expect("version");
+    let version = gw.status().await["config"]["version"]
+        .as_u64()
+        .expect("version");
     gw.rewrite_config(config);
     let reloaded = eventually(10, || async {
         gw.status().await["config"]["version"].as_u64() > Some(version)
@@ -213,14 +264,55 @@ async fn a_pass_sold_with_a_background_payment_is_revoked_when_its_settlement_fa
         .await
         .expect("send");
     assert_eq!(r.status(), 200, "{}", gw.log());
-    let pass = r.headers()["x402-pass"].to_str().expect("ascii").to_string();
+    let pass = r.headers()["x402-pass"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     // The payer empties their account before the batch goes out.
-    chain::drain(&stack.info.rpc, &stack.info.usdc, &cheat.address, &fresh_address()).await;
-    assert_eq!(with_pass(&gw.url("/bg/other"), &pass).await.0, 200, "valid until it fails");
+    chain::drain(
+        &stack.info.rpc,
+        &stack.info.usdc,
+        &cheat.address,
+        &fresh_address(),
+    )
+    .await;
+    assert_eq!(
+        with_pass(&gw.url("/bg/other"), &pass).await.0,
+        200,
+        "valid until it fails"
+    );
     let revoked = eventually(30, || async {
         with_pass(&gw.url("/bg/probe"), &pass).await == (402, "pass_revoked".to_string())
     })
     .await;
     assert!(revoked, "{}", gw.log());
     assert_eq!(stack.usdc_balance(&pay_to).await, U256::ZERO);
+}
+
+#[tokio::test]
+async fn a_restart_neither_refills_nor_revives_a_pass() {
+    let stack = Stack::shared();
+    let prefix = unique_prefix("pass-restart");
+    let (mut gw, _) = pass_gateway(stack, &prefix, "{ ttl = \"10m\", uses = 3 }").await;
+    let (_, pass) = buy(stack, &gw.url(&format!("{prefix}/a"))).await;
+    for i in 0..2 {
+        assert_eq!(
+            with_pass(&gw.url(&format!("{prefix}/u{i}")), &pass).await.0,
+            200
+        );
+    }
+    // Uses are written behind the request; give the writer its group-commit moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gw.kill9_and_restart(&[("X402_ACCESS_KEYS", KEY_1)]).await;
+    assert_eq!(
+        with_pass(&gw.url(&format!("{prefix}/u2")), &pass).await.0,
+        200
+    );
+    let (status, reason) = with_pass(&gw.url(&format!("{prefix}/u3")), &pass).await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (402, "pass_exhausted"),
+        "{}",
+        gw.log()
+    );
 }

@@ -42,17 +42,26 @@ async fn the_same_id_for_the_same_request_is_charged_once_even_when_re_signed() 
     let (gw, pay_to) = gateway(stack, &prefix, "optional").await;
     let path = format!("{prefix}/report");
     let (v2, _) = challenge(&gw, &path).await;
-    assert_eq!(v2["extensions"]["payment-identifier"]["info"]["required"], false, "{v2}");
+    assert_eq!(
+        v2["extensions"]["payment-identifier"]["info"]["required"], false,
+        "{v2}"
+    );
     let url = gw.url(&path);
     let key = &stack.payer().private_key;
-    let id = format!("pay_{}", prefix.trim_start_matches('/').replace(['/', '.'], "_"));
+    let id = format!(
+        "pay_{}",
+        prefix.trim_start_matches('/').replace(['/', '.'], "_")
+    );
 
     let first = pay_with_id(&url, key, &id, &[]).await;
     assert_eq!(first.status, 200, "{first:?}\n{}", gw.log());
     // The client lost the answer and retries: a fresh signature under the same id.
     let retry = pay_with_id(&url, key, &id, &[]).await;
     assert_eq!(retry.status, 200, "{retry:?}");
-    let (h1, h2) = (first.payment_header.clone().unwrap(), retry.payment_header.clone().unwrap());
+    let (h1, h2) = (
+        first.payment_header.clone().unwrap(),
+        retry.payment_header.clone().unwrap(),
+    );
     assert_ne!(h1, h2, "the retry was re-signed");
     assert_eq!(
         first.headers.get("payment-response"),
@@ -68,7 +77,11 @@ async fn the_same_id_for_the_same_request_is_charged_once_even_when_re_signed() 
         .expect("send");
     assert_eq!(again.status(), 200);
 
-    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000), "one charge");
+    assert_eq!(
+        stack.usdc_balance(&pay_to).await,
+        U256::from(1000),
+        "one charge"
+    );
     let (from, nonce) = authorization(&h2);
     let used = chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await;
     assert!(!used, "the re-signed authorization was settled");
@@ -76,8 +89,16 @@ async fn the_same_id_for_the_same_request_is_charged_once_even_when_re_signed() 
     assert!(chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await);
     let seen = stack.origin_log(&path).await;
     assert_eq!(seen.len(), 3, "the origin is asked again for each retry");
-    assert!(seen.iter().skip(1).all(|r| r["headers"]["x402-access"] == "replay"));
-    assert!(gw.metrics().await.contains("x402_idempotent_total{result=\"replayed\"} 2"));
+    assert!(
+        seen.iter()
+            .skip(1)
+            .all(|r| r["headers"]["x402-access"] == "replay")
+    );
+    assert!(
+        gw.metrics()
+            .await
+            .contains("x402_idempotent_total{result=\"replayed\"} 2")
+    );
 }
 
 #[tokio::test]
@@ -94,8 +115,18 @@ async fn the_same_id_for_another_request_is_a_conflict() {
     assert_eq!(first.status, 200, "{first:?}\n{}", gw.log());
     let other_body = pay_with_id(&url, key, id, &post("{\"qty\":9}")).await;
     assert_eq!(other_body.status, 409, "{other_body:?}");
-    assert!(other_body.body.contains("payment_identifier_conflict"), "{}", other_body.body);
-    let other_url = pay_with_id(&gw.url(&format!("{prefix}/other")), key, id, &post("{\"qty\":1}")).await;
+    assert!(
+        other_body.body.contains("payment_identifier_conflict"),
+        "{}",
+        other_body.body
+    );
+    let other_url = pay_with_id(
+        &gw.url(&format!("{prefix}/other")),
+        key,
+        id,
+        &post("{\"qty\":1}"),
+    )
+    .await;
     assert_eq!(other_url.status, 409, "{other_url:?}");
     // The same body again is the same request: a replay.
     let same = pay_with_id(&url, key, id, &post("{\"qty\":1}")).await;
@@ -104,7 +135,10 @@ async fn the_same_id_for_another_request_is_a_conflict() {
     assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000));
     let seen = stack.origin_log(&prefix).await;
     assert_eq!(seen.len(), 2, "{seen:?}");
-    assert!(seen.iter().all(|r| r["body"] == "{\"qty\":1}"), "the body reached the origin: {seen:?}");
+    assert!(
+        seen.iter().all(|r| r["body"] == "{\"qty\":1}"),
+        "the body reached the origin: {seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -114,11 +148,18 @@ async fn a_route_that_requires_an_id_refuses_a_payment_without_one() {
     let (gw, pay_to) = gateway(stack, &prefix, "required").await;
     let path = format!("{prefix}/doc");
     let (v2, _) = challenge(&gw, &path).await;
-    assert_eq!(v2["extensions"]["payment-identifier"]["info"]["required"], true, "{v2}");
+    assert_eq!(
+        v2["extensions"]["payment-identifier"]["info"]["required"], true,
+        "{v2}"
+    );
     let key = &stack.payer().private_key;
     let none = pay_with_id(&gw.url(&path), key, "none", &[]).await;
     assert_eq!(none.status, 400, "{none:?}");
-    assert!(none.body.contains("payment_identifier_required"), "{}", none.body);
+    assert!(
+        none.body.contains("payment_identifier_required"),
+        "{}",
+        none.body
+    );
     assert!(stack.origin_log(&prefix).await.is_empty());
     assert_eq!(stack.usdc_balance(&pay_to).await, U256::ZERO);
     // With an id it is served.

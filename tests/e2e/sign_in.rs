@@ -13,7 +13,12 @@ fn outcome(r: &node::ExtensionResult) -> (u16, String) {
     let reason = r
         .headers
         .get("payment-required")
-        .map(|h| decode_b64_json(h)["error"].as_str().unwrap_or("").to_string())
+        .map(|h| {
+            decode_b64_json(h)["error"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .unwrap_or_default();
     (r.status, reason)
 }
@@ -53,24 +58,49 @@ async fn a_wallet_that_paid_signs_in_and_every_bad_sign_in_gets_the_402() {
         last["x402-payer"].as_str().map(str::to_lowercase),
         Some(payer.address.to_lowercase())
     );
-    assert!(last.get("sign-in-with-x").is_none(), "the sign-in header reached the origin");
+    assert!(
+        last.get("sign-in-with-x").is_none(),
+        "the sign-in header reached the origin"
+    );
 
     // The same signed message again: its nonce was redeemed.
     let header = ok.siwx_header.clone().expect("header");
     let reused = node::extensions(&["siwx", "--url", &url, "--header-value", &header]).await;
-    assert_eq!(outcome(&reused), (402, "invalid_siwx_nonce_used".into()), "{reused:?}");
+    assert_eq!(
+        outcome(&reused),
+        (402, "invalid_siwx_nonce_used".into()),
+        "{reused:?}"
+    );
     let forged = sign_in(&url, &payer.private_key, "forge").await;
-    assert_eq!(outcome(&forged), (402, "invalid_siwx_signature".into()), "{forged:?}");
+    assert_eq!(
+        outcome(&forged),
+        (402, "invalid_siwx_signature".into()),
+        "{forged:?}"
+    );
     let expired = sign_in(&url, &payer.private_key, "expired").await;
-    assert_eq!(outcome(&expired), (402, "invalid_siwx_expired".into()), "{expired:?}");
+    assert_eq!(
+        outcome(&expired),
+        (402, "invalid_siwx_expired".into()),
+        "{expired:?}"
+    );
     // A wallet with nothing in the ledger.
     let stranger = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
     let never = sign_in(&url, stranger, "ok").await;
     assert_eq!(outcome(&never), (402, "siwx_not_paid".into()), "{never:?}");
 
-    assert_eq!(stack.origin_log(&prefix).await.len(), origin_after_payment + 1);
-    assert_eq!(stack.usdc_balance(&pay_to).await, U256::from(1000), "one charge");
+    assert_eq!(
+        stack.origin_log(&prefix).await.len(),
+        origin_after_payment + 1
+    );
+    assert_eq!(
+        stack.usdc_balance(&pay_to).await,
+        U256::from(1000),
+        "one charge"
+    );
     let m = gw.metrics().await;
     assert!(m.contains("x402_sign_ins_total{result=\"ok\"} 1"), "{m}");
-    assert!(m.contains("x402_sign_ins_total{result=\"siwx_not_paid\"} 1"), "{m}");
+    assert!(
+        m.contains("x402_sign_ins_total{result=\"siwx_not_paid\"} 1"),
+        "{m}"
+    );
 }

@@ -2,7 +2,11 @@ use alloy_primitives::{Address, eip191_hash_message};
 use secp256k1::{Message, SECP256K1, SecretKey};
 
 use super::*;
-use crate::access::time::iso8601;
+use crate::rfc3339::format_rfc3339_ms;
+
+fn iso8601(secs: u64) -> String {
+    format_rfc3339_ms(secs * 1000)
+}
 
 const NOW: u64 = 1_796_276_400;
 const URL: &str = "http://127.0.0.1:8402/docs/a";
