@@ -5,6 +5,9 @@
 #      headers and body (copied from a real gateway 402 fetched first).
 #   2. "free route":    a ~1 KiB static file from an origin nginx, proxied by nginx `proxy_pass`
 #      (upstream keepalive) vs by the gateway's free route.
+#   3. "pass":          the same file on a priced route, each request carrying a valid access pass
+#      (`X402-Pass`, minted with `x402-gateway pass`), vs nginx's free proxy; compare with the
+#      gateway's free-route row of the same run for what the pass check costs.
 #
 # Each pair is measured back to back with `wrk --latency`, RUNS times. Prints a markdown table.
 # Knobs (env): DURATION (5s), CONNECTIONS (32), WRK_THREADS (1), WARMUP (1s, 0 = none), RUNS (2),
@@ -29,6 +32,9 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 KEEP_RAW=${KEEP_RAW:-}
 PAID_PATH=/paid/item
 FREE_PATH=/1k.txt
+PASS_PATH=/pass/1k.txt
+# A bench-only key for the gateway's passes (not a secret of anything).
+export X402_ACCESS_KEYS="bench=bench-access-key-0123456789abcdef"
 
 log() { printf '[load] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -150,6 +156,7 @@ wait_for() { # DESCRIPTION PID COMMAND...
 mkdir -p "$TMP/www"
 python3 -c 'import sys; sys.stdout.write(("x402 load bench origin payload " * 40)[:1023] + "\n")' >"$TMP/www/1k.txt" 2>/dev/null ||
     { head -c 1023 /dev/zero | tr '\0' 'x'; echo; } >"$TMP/www/1k.txt"
+mkdir -p "$TMP/www/pass" && cp "$TMP/www/1k.txt" "$TMP/www/pass/1k.txt"
 render "$HERE/origin.nginx.conf.tmpl" "$TMP/origin.conf" TMP="$TMP" ORIGIN_PORT="$ORIGIN_PORT"
 "${PIN_SERVER[@]}" "$NGINX" -c "$TMP/origin.conf" -p "$TMP" -g 'daemon off;' 2>>"$TMP/origin-stderr.log" &
 PIDS+=($!)
@@ -163,6 +170,10 @@ PIDS+=($!)
 GW_PID=${PIDS[-1]}
 gw_healthy() { curl -fsS "http://127.0.0.1:$ADMIN_PORT/healthz" | grep -q '^ok'; }
 wait_for gateway "$GW_PID" gw_healthy
+PASS=$("$GATEWAY" pass --config "$TMP/gateway.toml" --route pass --payer 0x857b06519E91e3A54538791bDbb0E22373e36b66 --ttl-secs 86400)
+curl -fsS -o "$TMP/pass.body" -H "X402-Pass: $PASS" "http://127.0.0.1:$GW_PORT$PASS_PATH" ||
+    die "the gateway refused the bench pass"
+cmp -s "$TMP/www/1k.txt" "$TMP/pass.body" || die "the pass route returned other bytes"
 
 # --- copy one real 402 into the nginx config ----------------------------------------------------
 curl -s -D "$TMP/gw-402.headers" -o "$TMP/gw-402.body" "http://127.0.0.1:$GW_PORT$PAID_PATH"
@@ -227,12 +238,13 @@ parse_wrk() {
     ' "$1"
 }
 
-load() { # NAME PORT PATH -> raw output in $TMP/wrk-NAME.txt
-    local name=$1 port=$2 path=$3
+load() { # NAME PORT PATH [HEADER] -> raw output in $TMP/wrk-NAME.txt
+    local name=$1 port=$2 path=$3 header=()
+    [ -n "${4:-}" ] && header=(-H "$4")
     if [ "$WARMUP" != 0 ]; then
-        "${PIN_CLIENT[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "http://127.0.0.1:$port$path" >/dev/null
+        "${PIN_CLIENT[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${header[@]}" "http://127.0.0.1:$port$path" >/dev/null
     fi
-    "${PIN_CLIENT[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+    "${PIN_CLIENT[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${header[@]}" \
         "http://127.0.0.1:$port$path" >"$TMP/wrk-$name.txt"
 }
 
@@ -240,12 +252,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 ROWS=()
 for run in $(seq 1 "$RUNS"); do
-    for scenario in challenge free; do
-        if [ "$scenario" = challenge ]; then path=$PAID_PATH; label="402 challenge"; else path=$FREE_PATH; label="free route → origin"; fi
+    for scenario in challenge free pass; do
+        gw_path=""
+        gw_header=""
+        case $scenario in
+            challenge) path=$PAID_PATH; label="402 challenge" ;;
+            free) path=$FREE_PATH; label="free route → origin" ;;
+            pass) path=$FREE_PATH; gw_path=$PASS_PATH; gw_header="X402-Pass: $PASS"; label="pass → origin (nginx: free)" ;;
+        esac
         log "run $run: $label: nginx"
         load "$run-$scenario-nginx" "$NGINX_PORT" "$path"
         log "run $run: $label: gateway"
-        load "$run-$scenario-gateway" "$GW_PORT" "$path"
+        load "$run-$scenario-gateway" "$GW_PORT" "${gw_path:-$path}" "$gw_header"
         read -r n_rps n_p50 n_p99 n_total n_non n_err < <(parse_wrk "$TMP/wrk-$run-$scenario-nginx.txt")
         read -r g_rps g_p50 g_p99 g_total g_non g_err < <(parse_wrk "$TMP/wrk-$run-$scenario-gateway.txt")
         ROWS+=("| $run | $label | nginx | $(printf '%.0f' "$n_rps") | $n_p50 | $n_p99 | $n_total | $n_non | $n_err | | | |")
@@ -265,7 +283,7 @@ echo "| run | scenario | server | req/s | p50 (ms) | p99 (ms) | requests | non-2
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
 echo
-echo "402 rows: every response is a 402, so non-2xx/3xx should equal requests. Free rows: should be 0."
+echo "402 rows: every response is a 402, so non-2xx/3xx should equal requests. Free and pass rows: should be 0."
 if [ -s "$TMP/gateway.log" ]; then
     log "gateway log (RUST_LOG=$GW_LOG) had $(wc -l <"$TMP/gateway.log") line(s); last ones:"
     tail -n 5 "$TMP/gateway.log" >&2

@@ -1,10 +1,11 @@
-//! The command line: `x402-gateway [run] --config FILE`, `x402-gateway check FILE` and
-//! `x402-gateway ledger list|export`.
+//! The command line: `x402-gateway [run] --config FILE`, `x402-gateway check FILE`,
+//! `x402-gateway ledger list|export` and `x402-gateway pass --route NAME --payer ADDRESS`.
 //!
 //! The only place that uses `anyhow`: errors here end the process with a message.
 
 mod check;
 mod ledger;
+mod pass;
 mod run;
 
 use std::path::PathBuf;
@@ -33,26 +34,27 @@ enum Command {
     },
     /// List or export the payment ledger (read-only: works while the gateway runs).
     Ledger(ledger::LedgerArgs),
+    /// Issue an access pass for a route by hand (signed with the current access key).
+    Pass(pass::PassArgs),
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
-        Command::Run => match run::run(&cli.config) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("x402-gateway: {e:#}");
-                1
-            }
-        },
+        Command::Run => exit_code(run::run(&cli.config)),
         Command::Check { file } => check::check(file.as_deref().unwrap_or(&cli.config)),
-        Command::Ledger(args) => match ledger::run(&args, &cli.config) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("x402-gateway: {e:#}");
-                1
-            }
-        },
+        Command::Ledger(args) => exit_code(ledger::run(&args, &cli.config)),
+        Command::Pass(args) => exit_code(pass::run(&args, &cli.config)),
+    }
+}
+
+fn exit_code(result: anyhow::Result<()>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("x402-gateway: {e:#}");
+            1
+        }
     }
 }
