@@ -264,14 +264,31 @@ impl Ledger {
     /// Queues an access-state row (pass uses, a redeemed nonce, a payment identifier) without
     /// waiting; a failure is logged.
     pub fn put_access_later(&self, row: AccessRow) {
-        if let Err(error) = self.send(Command::Access(AccessWrite::Put(row))) {
+        let command = Command::Access {
+            change: AccessWrite::Put(row),
+            reply: None,
+        };
+        if let Err(error) = self.send(command) {
             tracing::error!(%error, "access state not queued for the ledger");
         }
     }
 
+    /// Writes an access-state row; `Ok` once it is durable.
+    pub async fn put_access(&self, row: AccessRow) -> Result<(), LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Access {
+            change: AccessWrite::Put(row),
+            reply: Some(reply),
+        })?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
     /// Queues the deletion of access-state rows expired before `now`.
     pub fn sweep_access_later(&self, now_secs: u64) {
-        let _ = self.send(Command::Access(AccessWrite::Sweep(now_secs)));
+        let _ = self.send(Command::Access {
+            change: AccessWrite::Sweep(now_secs),
+            reply: None,
+        });
     }
 
     /// Access-state rows alive at `now` (read at start-up).

@@ -31,8 +31,11 @@ pub(super) enum Command {
         moves: Vec<MoveRequest>,
         reply: TransitionReply,
     },
-    /// Access state (fire and forget: failures go to the log).
-    Access(AccessWrite),
+    /// Access state; with a reply, answered once committed (else failures go to the log).
+    Access {
+        change: AccessWrite,
+        reply: Option<oneshot::Sender<Result<(), LedgerError>>>,
+    },
 }
 
 /// One requested state change.
@@ -63,7 +66,7 @@ pub(super) struct WriterConfig {
 enum Pending {
     Insert(oneshot::Sender<Result<Inserted, LedgerError>>, Inserted),
     Transition(TransitionReply, Vec<Moved>),
-    Access,
+    Access(Option<oneshot::Sender<Result<(), LedgerError>>>),
 }
 
 impl Pending {
@@ -79,10 +82,7 @@ impl Pending {
             (Pending::Transition(reply, _), Err(error)) => {
                 answer_transition(reply, Err(error.clone()))
             }
-            (Pending::Access, Ok(())) => {}
-            (Pending::Access, Err(error)) => {
-                tracing::error!(%error, "access state not written to the ledger")
-            }
+            (Pending::Access(reply), commit) => answer_access(reply, commit.clone()),
         }
     }
 }
@@ -115,11 +115,24 @@ fn answer_transition(reply: TransitionReply, result: Result<Vec<Moved>, LedgerEr
     }
 }
 
+fn answer_access(
+    reply: Option<oneshot::Sender<Result<(), LedgerError>>>,
+    result: Result<(), LedgerError>,
+) {
+    match (reply, result) {
+        (Some(reply), result) => {
+            let _ = reply.send(result);
+        }
+        (None, Ok(())) => {}
+        (None, Err(error)) => tracing::error!(%error, "access state not written to the ledger"),
+    }
+}
+
 /// Who waits for a command that failed before its COMMIT (nothing of it was written).
 enum Waiter {
     Insert(oneshot::Sender<Result<Inserted, LedgerError>>),
     Transition(TransitionReply),
-    Access,
+    Access(Option<oneshot::Sender<Result<(), LedgerError>>>),
 }
 
 impl Waiter {
@@ -129,7 +142,7 @@ impl Waiter {
                 let _ = reply.send(Err(error));
             }
             Waiter::Transition(reply) => answer_transition(reply, Err(error)),
-            Waiter::Access => tracing::error!(%error, "access state not written to the ledger"),
+            Waiter::Access(reply) => answer_access(reply, Err(error)),
         }
     }
 }
@@ -139,7 +152,7 @@ impl Command {
         match self {
             Command::Insert { reply, .. } => Waiter::Insert(reply),
             Command::Transition { reply, .. } => Waiter::Transition(reply),
-            Command::Access(_) => Waiter::Access,
+            Command::Access { reply, .. } => Waiter::Access(reply),
         }
     }
 }
@@ -205,13 +218,13 @@ fn write_batch(conn: &Connection, batch: impl Iterator<Item = Command>, config: 
                     Err(error) => Some((Waiter::Transition(reply), error)),
                 }
             }
-            Command::Access(change) => {
+            Command::Access { change, reply } => {
                 match in_savepoint(conn, |conn| access::write(conn, &change)) {
                     Ok(()) => {
-                        pending.push(Pending::Access);
+                        pending.push(Pending::Access(reply));
                         None
                     }
-                    Err(error) => Some((Waiter::Access, error)),
+                    Err(error) => Some((Waiter::Access(reply), error)),
                 }
             }
         };

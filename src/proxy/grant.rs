@@ -74,7 +74,7 @@ pub(super) async fn before_payment(
     facts: &RequestFacts,
 ) -> Result<Option<Grant>, &'static str> {
     let now = payments.clock.now_secs();
-    let by_pass = by_pass(payments, snapshot, facts, now).await;
+    let by_pass = by_pass(payments, snapshot, route, facts, now).await;
     let metrics = &payments.metrics;
     match by_pass {
         Ok(Some(grant)) => {
@@ -99,10 +99,14 @@ pub(super) async fn before_payment(
     }
 }
 
-/// The first pass presented that is valid, in scope and has a use left.
+/// The first pass presented that is valid, in scope and has a use left. In scope: the request
+/// falls in the pass's host + path scope **and** its route sells passes of that same scope, so a
+/// pass never opens another route that happens to lie under its pattern (a dearer
+/// `/docs/premium/**` listed before `/docs/**`) unless that route says it sells the same pass.
 async fn by_pass(
     payments: &Payments,
     snapshot: &Snapshot,
+    route: &Route,
     facts: &RequestFacts,
     now: UnixSecs,
 ) -> Result<Option<Grant>, PassError> {
@@ -122,10 +126,12 @@ async fn by_pass(
                 continue;
             }
         };
-        let in_scope = access
-            .scopes
-            .get(&claims.scope)
-            .is_some_and(|s| s.covers(&facts.method, &facts.host, &facts.path));
+        let sold_here = route.pass.as_ref().is_some_and(|p| p.scope == claims.scope);
+        let in_scope = sold_here
+            && access
+                .scopes
+                .get(&claims.scope)
+                .is_some_and(|s| s.covers(&facts.method, &facts.host, &facts.path));
         if !in_scope {
             refusal = PassError::OutOfScope;
             continue;

@@ -320,7 +320,8 @@ impl Run {
                     tracing::warn!(payer = %job.paid.payer, %reason, "background settlement failed");
                     self.settlement.owed.flag(job.paid.key.payer);
                     if let Some(pass) = &job.paid.pass {
-                        let until = job.paid.accepted_ms / 1000 + pass.ttl_secs + 1;
+                        // The pass went out before this failure: it expires by now + ttl.
+                        let until = self.clock.now_secs() + pass.ttl_secs + 1;
                         if let Err(e) = self.access.revoke(job.paid.key.digest(), until).await {
                             tracing::error!(payer = %job.paid.payer, "could not revoke the pass of a failed settlement: {e}");
                         }

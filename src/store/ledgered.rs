@@ -1,12 +1,18 @@
-//! Access state that survives a restart: the in-memory state, with every change also queued to
-//! the ledger's `access_state` table (in order, not awaited: a pass check stays in memory), and
-//! restored from it before the gateway serves. A `kill -9` can lose only the changes of the last
-//! few milliseconds, which the writer had not committed yet.
+//! Access state that survives a restart: the in-memory state, with what a restart must not undo
+//! written to the ledger's `access_state` table, and restored from it before the gateway serves.
+//!
+//! Pass uses are written ahead in blocks: the ledger holds a count at or above the uses taken,
+//! and the one use in a block that crosses it waits for the next block's write (at most 64 uses
+//! per write; passes with unlimited uses count nothing). A restart therefore never gives a pass
+//! more uses, and can cost its holder at most one block. Revocations, redeemed nonces and charged
+//! payment identifiers are queued in order behind the request; a `kill -9` can lose only what
+//! the writer had not committed in its last few milliseconds.
 
 use std::sync::Arc;
 
 use alloy_primitives::Address;
 use async_trait::async_trait;
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{AccessState, FirstOutcome, Idempotent, MemoryAccessState, PassUse, StoreError};
@@ -17,6 +23,13 @@ use crate::ledger::{AccessKind, AccessRow, Ledger, LedgerError};
 pub struct LedgeredAccessState {
     memory: MemoryAccessState,
     ledger: Arc<Ledger>,
+    /// The uses the ledger holds per pass (at or above the uses taken).
+    marks: DashMap<[u8; 16], u32>,
+}
+
+/// Uses written ahead per ledger write.
+fn block(budget: u32) -> u32 {
+    (budget / 16).clamp(1, 64)
 }
 
 /// A payment identifier's row data.
@@ -40,10 +53,12 @@ impl LedgeredAccessState {
     /// Restores what the ledger kept that is alive at `now`.
     pub fn restore(ledger: Arc<Ledger>, now: UnixSecs) -> Result<Self, LedgerError> {
         let memory = MemoryAccessState::new();
+        let marks = DashMap::new();
         for row in ledger.access_rows(now)? {
             match row.kind {
                 AccessKind::Pass => {
-                    memory.restore_pass(row.key, row.used, row.revoked, row.expires_at)
+                    memory.restore_pass(row.key, row.used, row.revoked, row.expires_at);
+                    marks.insert(row.key, row.used);
                 }
                 AccessKind::Nonce => memory.restore_redeemed(row.key, row.expires_at),
                 AccessKind::PaymentId => {
@@ -79,20 +94,24 @@ impl LedgeredAccessState {
             }
         }
         ledger.sweep_access_later(now);
-        Ok(Self { memory, ledger })
+        Ok(Self {
+            memory,
+            ledger,
+            marks,
+        })
     }
 
-    fn save_pass(&self, pass: [u8; 16]) {
-        if let Some((used, revoked, expires_at)) = self.memory.pass(pass) {
-            self.ledger.put_access_later(AccessRow {
-                key: pass,
-                kind: AccessKind::Pass,
-                used,
-                revoked,
-                data: None,
-                expires_at,
-            });
-        }
+    /// The row of a pass, with `used` at `mark`.
+    fn pass_row(&self, pass: [u8; 16], mark: u32) -> Option<AccessRow> {
+        let (used, revoked, expires_at) = self.memory.pass(pass)?;
+        Some(AccessRow {
+            key: pass,
+            kind: AccessKind::Pass,
+            used: mark.max(used),
+            revoked,
+            data: None,
+            expires_at,
+        })
     }
 }
 
@@ -105,21 +124,44 @@ impl AccessState for LedgeredAccessState {
         expires_at: UnixSecs,
     ) -> Result<PassUse, StoreError> {
         let taken = self.memory.take_use(pass, budget, expires_at).await?;
-        if matches!(taken, PassUse::Granted { .. }) {
-            self.save_pass(pass);
+        let PassUse::Granted { left } = taken else {
+            return Ok(taken);
+        };
+        if budget == u32::MAX {
+            return Ok(taken);
+        }
+        let used = budget - left;
+        // The use that crosses the ledger's count moves it a block ahead, and waits for that.
+        let ahead = {
+            let mut mark = self.marks.entry(pass).or_insert(0);
+            (used > *mark).then(|| {
+                *mark = (used - 1).saturating_add(block(budget)).min(budget);
+                *mark
+            })
+        };
+        let Some(row) = ahead.and_then(|mark| self.pass_row(pass, mark)) else {
+            return Ok(taken);
+        };
+        if let Err(e) = self.ledger.put_access(row).await {
+            // Not durable: the use is not granted.
+            self.marks.remove(&pass);
+            self.memory.give_back_use(pass).await?;
+            return Err(StoreError(e.to_string()));
         }
         Ok(taken)
     }
 
     async fn give_back_use(&self, pass: [u8; 16]) -> Result<(), StoreError> {
-        self.memory.give_back_use(pass).await?;
-        self.save_pass(pass);
-        Ok(())
+        // The ledger's count stays ahead of the uses taken: nothing to write.
+        self.memory.give_back_use(pass).await
     }
 
     async fn revoke(&self, pass: [u8; 16], until: UnixSecs) -> Result<(), StoreError> {
         self.memory.revoke(pass, until).await?;
-        self.save_pass(pass);
+        let mark = self.marks.get(&pass).map_or(0, |m| *m);
+        if let Some(row) = self.pass_row(pass, mark) {
+            self.ledger.put_access_later(row);
+        }
         Ok(())
     }
 
@@ -261,5 +303,27 @@ mod tests {
             s.take_use([5; 16], 5, 1_000).await.unwrap(),
             PassUse::Granted { left: 4 }
         );
+    }
+
+    #[tokio::test]
+    async fn large_budgets_are_written_a_block_ahead_and_a_restart_never_adds_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let l = ledger(&dir);
+            let s = LedgeredAccessState::restore(l.clone(), 100).unwrap();
+            // Budget 160: blocks of 10; the first use takes the ledger's count to 10.
+            let first = s.take_use([1; 16], 160, 1_000).await.unwrap();
+            assert_eq!(first, PassUse::Granted { left: 159 });
+            for _ in 0..9 {
+                s.take_use([1; 16], 160, 1_000).await.unwrap();
+            }
+            // Unlimited: nothing to count, nothing written.
+            s.take_use([2; 16], u32::MAX, 1_000).await.unwrap();
+            settle(&l).await;
+            assert_eq!(l.access_rows(100).unwrap().len(), 1);
+        }
+        let s = LedgeredAccessState::restore(ledger(&dir), 200).unwrap();
+        let next = s.take_use([1; 16], 160, 1_000).await.unwrap();
+        assert_eq!(next, PassUse::Granted { left: 149 });
     }
 }

@@ -171,6 +171,7 @@ async fn tampered_foreign_scope_and_retired_key_passes_get_the_402_and_keys_rota
     std::fs::write(&keys_file, KEY_1).expect("keys file");
     let routes = format!(
         "[access]\nkeys_file = \"{}\"\n\n\
+         [[routes]]\npath = \"{prefix}/a/premium/**\"\nprice = \"$0.05\"\n\n\
          [[routes]]\npath = \"{prefix}/a/**\"\nprice = \"$0.001\"\npass = {{ ttl = \"10m\" }}\n\n\
          [[routes]]\npath = \"{prefix}/b/**\"\nprice = \"$0.001\"\npass = {{ ttl = \"10m\" }}\n",
         keys_file.display()
@@ -190,6 +191,9 @@ async fn tampered_foreign_scope_and_retired_key_passes_get_the_402_and_keys_rota
     assert_eq!((status, reason.as_str()), (402, "pass_tampered"));
     // Another scope: route b sells its own passes.
     let (status, reason) = with_pass(&gw.url(&format!("{prefix}/b/x")), &old).await;
+    assert_eq!((status, reason.as_str()), (402, "pass_out_of_scope"));
+    // A dearer route under the same pattern, listed first, sells no such pass.
+    let (status, reason) = with_pass(&gw.url(&format!("{prefix}/a/premium/x")), &old).await;
     assert_eq!((status, reason.as_str()), (402, "pass_out_of_scope"));
     assert_eq!(
         stack.origin_log(&prefix).await.len(),
