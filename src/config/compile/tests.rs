@@ -427,3 +427,77 @@ fn cdp_auth_reads_its_key_from_the_environment_and_never_quotes_it() {
             .any(|e| e.message.contains("`oauth`"))
     );
 }
+
+#[test]
+fn passes_need_keys_sign_in_needs_the_ledger_and_values_are_checked() {
+    let route =
+        |extra: &str| format!("[[routes]]\npath = \"/d/**\"\nprice = \"$0.001\"\n{extra}\n");
+    let e = errors(&base(&route("pass = { ttl = \"10m\" }")));
+    assert!(
+        e.iter().any(|f| f.message.contains("X402_ACCESS_KEYS")),
+        "{e:?}"
+    );
+    let e = errors(&base(&format!(
+        "[ledger]\nenabled = false\n\n{}",
+        route("sign_in = {}")
+    )));
+    assert!(e.iter().any(|f| f.message.contains("`sign_in`")), "{e:?}");
+    let e = errors(&base(&route("payment_identifier = \"always\"")));
+    assert!(
+        e.iter().any(|f| f.message.contains("payment_identifier")),
+        "{e:?}"
+    );
+    let e = errors(&base(&route("sign_in = { paid_within = \"a while\" }")));
+    assert!(
+        e.iter().any(|f| f.message.contains("not a duration")),
+        "{e:?}"
+    );
+    let short = errors(&base(&format!(
+        "[access]\nkeys = {{ env = \"TEST_FACILITATOR_TOKEN\" }}\n\n{}",
+        route("")
+    )));
+    assert!(
+        short.iter().any(|f| f.message.contains("access keys")),
+        "{short:?}"
+    );
+    let leaked = short.iter().any(|f| f.message.contains("Bearer secret"));
+    assert!(!leaked, "a secret in a message: {short:?}");
+}
+
+#[test]
+fn pass_routes_compile_to_scopes_and_advertise_their_extensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "k1=0123456789abcdef0123456789abcdef\n").unwrap();
+    let text = base(&format!(
+        "[access]\nkeys_file = \"{}\"\n\n\
+         [[routes]]\npath = \"/docs/**\"\nprice = \"$0.001\"\npass = {{ ttl = \"10m\", uses = 5 }}\n\
+         payment_identifier = \"required\"\nsign_in = {{ paid_within = \"2h\" }}\n",
+        keys.display()
+    ));
+    let c = compile_text(&text).unwrap_or_else(|e| panic!("{e}"));
+    let m = c
+        .snapshot
+        .routes
+        .find("GET", "example.com", "/docs/a")
+        .expect("route");
+    let route = &m.policy;
+    let pass = route.pass.clone().expect("pass");
+    assert_eq!(
+        (pass.ttl_secs, pass.uses, pass.cookie_path.as_str()),
+        (600, 5, "/docs")
+    );
+    assert!(c.snapshot.access.scopes[&pass.scope].covers("GET", "any.host", "/docs/x/y"));
+    assert!(!c.snapshot.access.scopes[&pass.scope].covers("GET", "any.host", "/other"));
+    assert_eq!(route.payment_id, Some(true));
+    assert_eq!(route.sign_in.map(|s| s.paid_within_secs), Some(7200));
+    let crate::snapshot::Pricing::Paid(ch) = &route.pricing else {
+        panic!("priced")
+    };
+    assert_eq!(ch.extensions().payment_identifier, Some(true));
+    assert!(ch.extensions().sign_in.is_some());
+    assert_eq!(
+        c.snapshot.access.keys.as_ref().map(|k| k.signer().0),
+        Some("k1")
+    );
+}
