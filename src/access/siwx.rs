@@ -1,10 +1,12 @@
 //! Sign-In-With-X for EVM wallets (the `sign-in-with-x` extension; CAIP-122 / EIP-4361 messages
 //! signed with EIP-191): the nonce the 402 offers, the message a wallet signs, and its checks.
 //!
-//! The nonce is stateless: 8 random bytes and 8 bytes of HMAC over them, the `issuedAt` the 402
+//! The nonce is stateless: 8 unique bytes and 8 bytes of HMAC over them, the `issuedAt` the 402
 //! names and the resource URL, so the 402 stays precomputed (only these fields are filled in)
 //! and a nonce cannot be moved to another resource or another time. It is single use once
 //! redeemed (the caller keeps redeemed nonces until they would have expired anyway).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy_primitives::{Address, Signature};
 use base64::Engine;
@@ -106,23 +108,29 @@ impl SignInError {
 #[derive(Debug)]
 pub struct Nonces {
     keys: Keyring,
-    random: SystemRandom,
+    /// Random at start; with `minted`, the nonces' first half: unique per 402 without a system
+    /// call per 402 (uniqueness is what a nonce needs here: the tag makes it unforgeable).
+    salt: u64,
+    minted: AtomicU64,
 }
 
 impl Nonces {
     pub fn new(keys: Keyring) -> Self {
+        let mut salt = [0u8; 8];
+        // Linux's random source does not fail; a zero salt still gives unique, tagged nonces.
+        let _ = SystemRandom::new().fill(&mut salt);
         Self {
             keys,
-            random: SystemRandom::new(),
+            salt: u64::from_be_bytes(salt),
+            minted: AtomicU64::new(0),
         }
     }
 
     /// A fresh nonce (32 hex digits) for `resource` offered at `issued_at` (its ISO form).
     pub fn mint(&self, issued_at: &str, resource: &str) -> String {
         let mut nonce = [0u8; 16];
-        // Linux's random source does not fail; a zero prefix would still be a valid, unique-enough
-        // nonce bound by its tag.
-        let _ = self.random.fill(&mut nonce[..8]);
+        let n = self.minted.fetch_add(1, Ordering::Relaxed);
+        nonce[..8].copy_from_slice(&(self.salt ^ n).to_be_bytes());
         let tag = tag(self.keys.signer().1, &nonce[..8], issued_at, resource);
         nonce[8..].copy_from_slice(&tag);
         alloy_primitives::hex::encode(nonce)

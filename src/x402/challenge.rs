@@ -339,21 +339,25 @@ impl Challenge {
                 .into_iter()
                 .map(|n| serde_json::json!({"chainId": n, "type": "eip191"}))
                 .collect();
-            let mut info = serde_json::json!({
-                "domain": values.domain,
-                "uri": fill.url,
-                "version": "1",
-                "nonce": values.nonce,
-                "issuedAt": values.issued_at,
-                "expirationTime": values.expires,
-                "resources": [fill.url],
-            });
+            // What never changes first, so it falls in the 402's prefix encoded once at load.
+            let mut info = serde_json::Map::new();
+            info.insert("version".into(), "1".into());
             if let Some(statement) = &advert.statement {
-                info["statement"] = statement.clone().into();
+                info.insert("statement".into(), statement.clone().into());
             }
+            for (key, value) in [
+                ("domain", values.domain.as_str()),
+                ("uri", fill.url),
+                ("nonce", &values.nonce),
+                ("issuedAt", &values.issued_at),
+                ("expirationTime", &values.expires),
+            ] {
+                info.insert(key.into(), value.into());
+            }
+            info.insert("resources".into(), serde_json::json!([fill.url]));
             map.insert(
                 SIGN_IN.into(),
-                serde_json::json!({"info": info, "supportedChains": chains, "schema": siwx::schema()}),
+                serde_json::json!({"schema": siwx::schema(), "supportedChains": chains, "info": info}),
             );
         }
         (!map.is_empty()).then_some(serde_json::Value::Object(map))

@@ -38,10 +38,11 @@ pub struct PaymentRequired<'a> {
     pub x402_version: u8,
     /// Precomputed JSON array of [`PaymentRequirements`].
     pub accepts: &'a RawValue,
-    pub resource: ResourceInfo<'a>,
-    pub error: &'a str,
+    /// Before `resource`: their constant parts (schemas) belong in the prefix encoded once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extensions: Option<&'a serde_json::Value>,
+    pub resource: ResourceInfo<'a>,
+    pub error: &'a str,
 }
 
 /// The typed view of a v2 `PAYMENT-SIGNATURE` payload; the raw JSON is kept beside it for the facilitator.
