@@ -65,6 +65,7 @@ fn main() {
             gas_key: gas,
             max_gas_price_wei: u128::MAX,
             receipt_timeout: Duration::from_secs(60),
+            rpc_timeout: Duration::from_secs(10),
             batch_max: batch,
             batch_wait: Duration::ZERO,
             multicall: MULTICALL3,

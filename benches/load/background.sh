@@ -5,7 +5,8 @@
 # afterwards in Multicall3 batches. The origin is an nginx serving a small file (the load bench's
 # origin config), pinned with wrk. Target (DESIGN.md): ≥ 5,000 req/s with p50 ≤ 2 ms on 2 cores.
 # Knobs (env): DURATION (5s), CONNECTIONS (8), COUNT (payments signed, 60000), PAYERS (4),
-#   BG_PATH (/paid/item; /free/item sends the same payments to the free route), GW_THREADS (1), PERF_OUT (a file: perf-record the gateway during the run), KEEP_LOG (a file: the gateway log), LEDGER_SYNC (full | normal), BATCH_WAIT_MS (200; longer than the run: settlement after it), SERVER_CPU (0), CLIENT_CPU (1), SKIP_BUILD (0).
+#   BG_PATH (/paid/item; /free/item sends the same payments to the free route), GW_THREADS (1), PERF_OUT (a file: perf-record the gateway during the run), KEEP_LOG (a file: the gateway log), LEDGER_SYNC (full | normal), BATCH_WAIT_MS (200; longer than the run: settlement after it), SERVER_CPU (0), CLIENT_CPU (1), SKIP_BUILD (0),
+#   CHAIN_ELSEWHERE (0; 1: anvil stopped while wrk runs, as if the chain were on other machines).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -90,7 +91,7 @@ settle = "background"
 origin = "site"
 TOML
 # anvil's default account #3: a well-known test key, never a real one.
-GATEWAY_GAS_KEY=0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6 RUST_LOG=warn \
+GATEWAY_GAS_KEY=0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6 RUST_LOG=${GW_LOG:-warn} \
     taskset -c "$SERVER_CPU" target/release/x402-gateway run --config "$work/gateway.toml" > "$work/gateway.log" 2>&1 &
 gw_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -101,16 +102,40 @@ BG_URL="http://127.0.0.1:$port/paid/item" BG_KEYS="$keys" BG_COUNT="$COUNT" BG_O
 cpu() { awk '{print $14 + $15}' "/proc/$gw_pid/stat"; }
 log "wrk: $CONNECTIONS connections, $DURATION"
 before=$(cpu)
+# CHAIN_ELSEWHERE=1: anvil is stopped (SIGSTOP) while wrk runs, as if the chain ran on other
+# machines (it does in production): its block building otherwise takes both of this box's cores.
+# Settlement then waits (RPC timeouts, retried); once anvil continues, the script waits until
+# every payment of the run is settled and says how many are still open.
+anvil_pid=$(pgrep -x anvil | head -n1 || true)
+if [ "${CHAIN_ELSEWHERE:-0}" = 1 ] && [ -n "$anvil_pid" ]; then
+    # One payment per payer first, so their balances are cached before the chain goes away.
+    head -n "$PAYERS" "$work/payments.txt" | while read -r p; do
+        curl -fs -o /dev/null -H "PAYMENT-SIGNATURE: $p" "http://127.0.0.1:$port${BG_PATH:-/paid/item}" || true
+    done
+    sed -i "1,${PAYERS}d" "$work/payments.txt"
+    kill -STOP "$anvil_pid"
+fi
 if [ -n "${PERF_OUT:-}" ]; then perf record -F 999 -g -p "$gw_pid" -o "$PERF_OUT" -- sleep 4 >/dev/null 2>&1 & fi
 BG_PATH="${BG_PATH:-/paid/item}" BG_OUT="$work/payments.txt" taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
     -s "$HERE/background.lua" "http://127.0.0.1:$port" | tee "$work/wrk.txt"
 after=$(cpu)
+[ "${CHAIN_ELSEWHERE:-0}" = 1 ] && [ -n "$anvil_pid" ] && kill -CONT "$anvil_pid"
 idle_from=$(cpu); sleep 2; idle_to=$(cpu)
 log "gateway CPU while idle for 2 s after the run: $(( (idle_to - idle_from) * 1000 / $(getconf CLK_TCK) )) ms"
 log "baseline, same gateway and origin: the free route, no payment"
 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
     "http://127.0.0.1:$port/free/item" | grep -E "Requests/sec|50%|99%" | sed 's/^/[free] /'
 log "gateway CPU during the run: $(( (after - before) * 1000 / $(getconf CLK_TCK) )) ms"
+if [ "${CHAIN_ELSEWHERE:-0}" = 1 ]; then
+    # The chain is back: every payment of the run must still be settled.
+    for _ in $(seq 120); do
+        open=$(curl -fs "http://127.0.0.1:$admin/status" | python3 -c 'import json,sys; p=json.load(sys.stdin)["ledger"]["payments"]; print(sum(v for k, v in p.items() if k in ("reserved","forwarded","settling")))' 2>/dev/null || echo 1)
+        [ "$open" = 0 ] && break
+        sleep 1
+    done
+    log "payments still open after the chain came back: $open"
+    log "anvil txpool: $(curl -fs -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"txpool_status","params":[]}' "$rpc")"
+fi
 sleep 3
 log "ledger after the run:"
 curl -fs "http://127.0.0.1:$admin/status" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["ledger"], indent=1))'

@@ -68,7 +68,10 @@ pub(super) fn compile(
             chain_id: net.chain_id,
             rpc_url,
             cache_ttl: Duration::from_millis(c.chain_cache_ms),
-            rpc_timeout: Duration::from_millis(c.rpc_timeout_ms.max(1)),
+            // A batch's simulation and gas estimate are heavy calls: bounded like a receipt, not
+        // like a balance read (a tight bound gives up on calls the node still runs, and the
+        // retries pile up on it).
+        rpc_timeout: Duration::from_millis(c.receipt_timeout_ms.max(c.rpc_timeout_ms).max(1)),
             reconcile_wait: Duration::from_millis(c.reconcile_wait_ms),
         };
         let kept = ctx
@@ -143,6 +146,7 @@ fn onchain(
         gas_key,
         max_gas_price_wei: u128::from(c.max_gas_price_gwei) * 1_000_000_000,
         receipt_timeout: Duration::from_millis(c.receipt_timeout_ms.max(1)),
+        rpc_timeout: Duration::from_millis(c.rpc_timeout_ms.max(1)),
         batch_max: c.batch_max,
         batch_wait: Duration::from_millis(c.batch_wait_ms),
         multicall,

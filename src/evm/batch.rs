@@ -32,8 +32,9 @@ pub const MULTICALL3: Address = Address::new([
 pub enum BatchOutcome {
     /// Spent by this transaction.
     Settled(String),
-    /// Would fail or failed: not spent by us (maybe spent before by someone else).
-    Refused,
+    /// Would fail (the token's revert reason) or failed inside the transaction (`None`): not
+    /// spent by us (maybe spent before by someone else, or by a transaction still pending).
+    Refused(Option<String>),
     /// The transaction's fate is not known yet.
     Unknown,
 }
@@ -52,53 +53,71 @@ impl OnchainSettler {
         let probe = TransactionRequest::default()
             .with_to(self.multicall())
             .with_input(aggregate3(token, &calls));
-        let answer = provider
-            .call(probe)
-            .await
-            .map_err(|e| FacilitatorError::Unreachable(format!("batch simulation: {e}")))?;
+        let answer = self.rpc("batch simulation", provider.call(probe)).await?;
         let results = decode_results(&answer, calls.len()).ok_or_else(|| {
             FacilitatorError::Unreachable("batch simulation answered garbage".into())
         })?;
         let mut live = Vec::with_capacity(auths.len());
+        let mut outcomes = vec![BatchOutcome::Refused(None); auths.len()];
         for (i, (ok, data)) in results.iter().enumerate() {
             if *ok {
                 live.push(i);
             } else {
-                tracing::info!(payer = %auths[i].from, "authorization would fail: {}", revert_reason(data));
+                let reason = revert_reason(data);
+                tracing::info!(payer = %auths[i].from, "authorization would fail: {reason}");
+                outcomes[i] = BatchOutcome::Refused(Some(reason));
             }
         }
-        let mut outcomes = vec![BatchOutcome::Refused; auths.len()];
         if live.is_empty() {
             return Ok(outcomes);
         }
         // 2. Gas is estimated with failures *not* allowed: with them allowed, the estimate is the
         // least gas at which the batch does not revert, which starves the calls inside it.
-        let gas_price = self.gas_price_under_ceiling().await?;
         let live_calls: Vec<Bytes> = live.iter().map(|&i| calls[i].clone()).collect();
         let strict = TransactionRequest::default()
             .with_to(self.multicall())
             .with_input(aggregate3_with(token, &live_calls, false));
-        let gas = match provider.estimate_gas(strict).await {
+        let gas = match self.rpc("batch gas", provider.estimate_gas(strict)).await {
             Ok(g) => g.saturating_mul(6) / 5 + 20_000,
             Err(_) => PER_CALL_GAS * live_calls.len() as u64 + 50_000,
         };
+        let (slot, gas_price) = self.next_slot().await?;
         let tx = TransactionRequest::default()
             .with_to(self.multicall())
             .with_input(aggregate3(token, &live_calls))
             .with_gas_limit(gas)
+            .with_nonce(slot.nonce)
             .with_gas_price(gas_price);
-        let pending = provider
-            .send_transaction(tx)
-            .await
-            .map_err(|e| FacilitatorError::Unreachable(format!("batch send: {e}")))?;
+        let sent = tokio::time::timeout(self.settings().rpc_timeout, provider.send_transaction(tx));
+        let pending = match sent.await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                self.nonces().lost().await;
+                return Err(FacilitatorError::Unreachable(format!("batch send: {e}")));
+            }
+            // It may have reached the node: unknown, the chain is asked before anything is sent again.
+            Err(_) => {
+                self.nonces().lost().await;
+                tracing::warn!("batch send: no answer in time");
+                for &i in &live {
+                    outcomes[i] = BatchOutcome::Unknown;
+                }
+                return Ok(outcomes);
+            }
+        };
+        self.nonces().sent(gas_price).await;
         let hash = *pending.tx_hash();
         let receipt = match pending
             .with_timeout(Some(self.settings().receipt_timeout))
             .get_receipt()
             .await
         {
-            Ok(r) => r,
+            Ok(r) => {
+                self.nonces().confirmed().await;
+                r
+            }
             Err(e) => {
+                self.nonces().stalled().await;
                 tracing::warn!("no receipt for batch {hash}: {e}");
                 for &i in &live {
                     outcomes[i] = BatchOutcome::Unknown;

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod chain;
 pub mod eip712;
 pub mod exact;
+pub mod nonces;
 pub mod settle;
 
 use alloy_primitives::{Address, B256, U256};

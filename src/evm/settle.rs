@@ -2,9 +2,9 @@
 //! `transferWithAuthorization` itself, from its own gas key, instead of asking a facilitator.
 //!
 //! The `(v, r, s)` overload carries a 65-byte signature, the `bytes` overload any other (smart
-//! wallets). One provider per chain holds the account's nonces (alloy's cached nonce manager),
-//! so concurrent settlements never collide. The gas price comes from the node and must stay under
-//! `max_gas_price_gwei`, else nothing is sent. A broadcast transaction is awaited for at most
+//! wallets). One settler per chain counts the account's nonces (`nonces.rs`), so concurrent
+//! settlements never collide and a stuck transaction is replaced rather than queued behind. The
+//! gas price comes from the node and must stay under `max_gas_price_gwei`, else nothing is sent. A broadcast transaction is awaited for at most
 //! `receipt_timeout_ms`; a revert is a definite refusal, a timeout an unknown outcome (the chain
 //! then decides, `proxy/settle.rs`). The key is read from the environment and never logged.
 
@@ -17,6 +17,7 @@ use alloy_rpc_types_eth::TransactionRequest;
 use alloy_signer_local::PrivateKeySigner;
 use async_trait::async_trait;
 
+use super::nonces::{AccountNonces, Slot};
 use super::{ExactAuthorization, abi_word as word, selector};
 use crate::facilitator::{FacilitatorError, Settler};
 use crate::x402::settlement::{Payment, SettleResponse};
@@ -30,6 +31,9 @@ pub struct OnchainSettings {
     pub gas_key: String,
     pub max_gas_price_wei: u128,
     pub receipt_timeout: Duration,
+    /// How long any other call to the node may take (the larger of `receipt_timeout_ms` and
+    /// `rpc_timeout_ms`): none may hang a settlement, or hold the account's nonce, for ever.
+    pub rpc_timeout: Duration,
     /// Background settlements per transaction at most (1: no batching).
     pub batch_max: usize,
     /// How long the first background settlement waits for others to share its transaction.
@@ -53,6 +57,7 @@ pub struct OnchainSettler {
     provider: DynProvider,
     /// The gas account, for `/status` and logs.
     pub account: Address,
+    nonces: AccountNonces,
 }
 
 impl OnchainSettler {
@@ -69,7 +74,6 @@ impl OnchainSettler {
             .map_err(|_| "the RPC URL is not a URL".to_string())?;
         let provider = ProviderBuilder::default()
             .with_gas_estimation()
-            .with_cached_nonce_management()
             .with_chain_id(settings.chain_id)
             .wallet(EthereumWallet::from(signer))
             .connect_http(url)
@@ -78,6 +82,7 @@ impl OnchainSettler {
             settings,
             provider,
             account,
+            nonces: AccountNonces::default(),
         })
     }
 
@@ -93,14 +98,50 @@ impl OnchainSettler {
         self.settings.multicall
     }
 
-    /// The node's gas price, if it is under the ceiling; else nothing may be sent (the payment is
+    /// The next nonce and the gas price to send it at: the node's price (or more, to replace a
+    /// stuck transaction), if it is under the ceiling; else nothing may be sent (the payment is
     /// not charged and may be presented again).
-    pub(super) async fn gas_price_under_ceiling(&self) -> Result<u128, FacilitatorError> {
+    pub(super) async fn next_slot(&self) -> Result<(Slot, u128), FacilitatorError> {
+        let price = self.gas_price_under_ceiling(0).await?;
+        let count = self.provider.get_transaction_count(self.account).latest();
+        let slot = self.nonces.take(self.rpc("account nonce", count)).await?;
+        if slot.min_price <= price {
+            return Ok((slot, price));
+        }
+        match self.gas_price_under_ceiling(slot.min_price).await {
+            Ok(price) => Ok((slot, price)),
+            Err(e) => {
+                self.nonces.lost().await;
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) fn nonces(&self) -> &AccountNonces {
+        &self.nonces
+    }
+
+    /// A call to the node, given at most `rpc_timeout`.
+    pub(super) async fn rpc<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        call: impl std::future::IntoFuture<Output = Result<T, E>>,
+    ) -> Result<T, FacilitatorError> {
+        match tokio::time::timeout(self.settings.rpc_timeout, call.into_future()).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(FacilitatorError::Unreachable(format!("{what}: {e}"))),
+            Err(_) => Err(FacilitatorError::Unreachable(format!(
+                "{what}: no answer in time"
+            ))),
+        }
+    }
+
+    /// The node's gas price (at least `floor`), if it is under the ceiling.
+    async fn gas_price_under_ceiling(&self, floor: u128) -> Result<u128, FacilitatorError> {
         let gas_price = self
-            .provider
-            .get_gas_price()
-            .await
-            .map_err(|e| FacilitatorError::Unreachable(format!("gas price: {e}")))?;
+            .rpc("gas price", self.provider.get_gas_price())
+            .await?
+            .max(floor);
         if gas_price > self.settings.max_gas_price_wei {
             return Err(FacilitatorError::Unreachable(format!(
                 "gas price {gas_price} wei is above the ceiling {}",
@@ -125,30 +166,54 @@ impl Settler for OnchainSettler {
             network: network.clone(),
             amount: None,
         };
-        let gas_price = self.gas_price_under_ceiling().await?;
+        let (slot, gas_price) = self.next_slot().await?;
         let tx = TransactionRequest::default()
             .with_to(asset)
             .with_input(calldata(auth))
+            .with_nonce(slot.nonce)
             .with_gas_price(gas_price);
         // Estimation runs the call first: a revert there (used nonce, expired, no balance) means
         // nothing was broadcast.
-        let pending = match self.provider.send_transaction(tx).await {
-            Ok(p) => p,
-            Err(e) if e.as_error_resp().is_some() => {
+        let sent = tokio::time::timeout(
+            self.settings.rpc_timeout,
+            self.provider.send_transaction(tx),
+        );
+        let pending = match sent.await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) if e.as_error_resp().is_some() => {
+                self.nonces.lost().await;
                 tracing::info!(payer = %auth.from, "settlement refused by the node: {e}");
                 return Ok(refused(
                     "invalid_exact_evm_transaction_failed",
                     String::new(),
                 ));
             }
-            Err(e) => return Err(FacilitatorError::Unreachable(format!("send: {e}"))),
+            Ok(Err(e)) => {
+                self.nonces.lost().await;
+                return Err(FacilitatorError::Unreachable(format!("send: {e}")));
+            }
+            // It may have reached the node: the outcome is unknown, the chain decides.
+            Err(_) => {
+                self.nonces.lost().await;
+                return Err(FacilitatorError::NoAnswer("send: no answer in time".into()));
+            }
         };
+        self.nonces.sent(gas_price).await;
         let hash = *pending.tx_hash();
-        let receipt = pending
+        let receipt = match pending
             .with_timeout(Some(self.settings.receipt_timeout))
             .get_receipt()
             .await
-            .map_err(|e| FacilitatorError::NoAnswer(format!("receipt of {hash}: {e}")))?;
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.nonces.stalled().await;
+                return Err(FacilitatorError::NoAnswer(format!(
+                    "receipt of {hash}: {e}"
+                )));
+            }
+        };
+        self.nonces.confirmed().await;
         let tx = format!("{hash}");
         if !receipt.status() {
             return Ok(refused("invalid_exact_evm_transaction_failed", tx));

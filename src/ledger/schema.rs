@@ -79,6 +79,10 @@ pub(super) fn open_writer(
     // Checkpoints (copying the WAL back into the file, with its fsyncs) run on their own thread
     // (`checkpoint.rs`), never in a commit on the request path.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // After a checkpoint starts the WAL over, the file is trimmed to this (`checkpoint.rs`).
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // Statement journals in memory, not temp files created and unlinked under load.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     if let Some(max_bytes) = max_size_bytes {
         limit_size(&conn, max_bytes)?;
     }

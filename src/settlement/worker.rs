@@ -244,7 +244,7 @@ impl Run {
                     for (job, o) in jobs.into_iter().zip(outcomes) {
                         let fate = match o {
                             BatchOutcome::Settled(tx) => Fate::Settled(Some(tx)),
-                            BatchOutcome::Refused => self.refused(&job).await,
+                            BatchOutcome::Refused(reason) => self.refused(&job, reason).await,
                             BatchOutcome::Unknown => Fate::Unknown,
                         };
                         out.push((job, fate));
@@ -282,16 +282,23 @@ impl Run {
         set.join_all().await
     }
 
-    /// A call that would fail or failed: spent by someone else still paid us; else refused.
-    async fn refused(&self, job: &Job) -> Fate {
+    /// A call that would fail or failed: spent (by another of our batches, or by someone else)
+    /// still paid us. Not spent: a refusal only when the token said why (balance, signature,
+    /// window); "used or canceled" while not spent on the latest block means a transaction of
+    /// ours still pending, and a call that failed inside a batch may have been starved: both
+    /// are asked again (after the receipt timeout, the chain first), never written off.
+    async fn refused(&self, job: &Job, reason: Option<String>) -> Fate {
         let k = &job.paid.key;
-        match self.snapshot.chains.get(&k.chain_id) {
-            Some(chain) => match chain.is_spent(k.asset, k.payer, k.nonce).await {
-                Ok(true) => Fate::Settled(None),
-                Ok(false) => Fate::Failed("invalid_exact_evm_transaction_failed".into()),
-                Err(_) => Fate::Unknown,
-            },
-            None => Fate::Failed("invalid_exact_evm_transaction_failed".into()),
+        let Some(chain) = self.snapshot.chains.get(&k.chain_id) else {
+            return Fate::Failed("invalid_exact_evm_transaction_failed".into());
+        };
+        match (chain.is_spent(k.asset, k.payer, k.nonce).await, reason) {
+            (Ok(true), _) => Fate::Settled(None),
+            (Ok(false), Some(r)) if !r.contains("authorization is used or canceled") => {
+                tracing::info!(payer = %job.paid.payer, "authorization refused by the token: {r}");
+                Fate::Failed("invalid_exact_evm_transaction_failed".into())
+            }
+            (Ok(false), _) | (Err(_), _) => Fate::Unknown,
         }
     }
 
