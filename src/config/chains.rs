@@ -69,9 +69,9 @@ pub(super) fn compile(
             rpc_url,
             cache_ttl: Duration::from_millis(c.chain_cache_ms),
             // A batch's simulation and gas estimate are heavy calls: bounded like a receipt, not
-        // like a balance read (a tight bound gives up on calls the node still runs, and the
-        // retries pile up on it).
-        rpc_timeout: Duration::from_millis(c.receipt_timeout_ms.max(c.rpc_timeout_ms).max(1)),
+            // like a balance read (a tight bound gives up on calls the node still runs, and the
+            // retries pile up on it).
+            rpc_timeout: Duration::from_millis(c.receipt_timeout_ms.max(c.rpc_timeout_ms).max(1)),
             reconcile_wait: Duration::from_millis(c.reconcile_wait_ms),
         };
         let kept = ctx
