@@ -13,7 +13,6 @@ use pingora::lb::LoadBalancer;
 use pingora::lb::selection::RoundRobin;
 
 use crate::access::Keyring;
-use crate::access::siwx::Nonces;
 use crate::clock::UnixSecs;
 use crate::facilitator::{FacilitatorClient, Settler, Verifier};
 use crate::routes::RouteTable;
@@ -59,13 +58,11 @@ pub struct Snapshot {
     pub access: AccessSettings,
 }
 
-/// `[access]`, compiled: the keys, the sign-in nonce mint, and every pass scope by its id.
+/// `[access]`, compiled: the pass keys and every pass scope by its id (sign-in's nonces and
+/// window live in each route's 402, `x402::challenge::SignInAdvert`).
 pub struct AccessSettings {
     /// Signs and checks passes; `None` when no key is configured (no route may sell passes).
     pub keys: Option<Arc<Keyring>>,
-    pub nonces: Arc<Nonces>,
-    /// How long a sign-in message is good for after its `issuedAt`.
-    pub sign_in_max_age_secs: u64,
     /// `SameSite` of the pass cookie.
     pub same_site: &'static str,
     /// What each pass scope opens, by [`crate::access::pass::scope_id`].

@@ -21,13 +21,21 @@ use crate::x402::challenge::{Extensions, SignInAdvert};
 /// The environment variable read for keys when `[access]` names none.
 pub const DEFAULT_KEYS_ENV: &str = "X402_ACCESS_KEYS";
 
+/// `[access]` while routes are compiled: the settings the snapshot keeps, and what each sign-in
+/// route's 402 is given.
+pub(super) struct AccessBuilder {
+    pub settings: AccessSettings,
+    nonces: Arc<Nonces>,
+    sign_in_max_age_secs: u64,
+}
+
 /// `[access]`, compiled.
 pub(super) fn compile(
     a: &AccessToml,
     base: &Path,
     ctx: &CompileContext<'_>,
     f: &mut Findings<'_>,
-) -> AccessSettings {
+) -> AccessBuilder {
     let keys = keys(a, base, ctx, f).map(Arc::new);
     let nonces = match &keys {
         Some(k) => Arc::new(Nonces::new(Keyring::clone(k))),
@@ -57,12 +65,14 @@ pub(super) fn compile(
             "Lax"
         }
     };
-    AccessSettings {
-        keys,
+    AccessBuilder {
+        settings: AccessSettings {
+            keys,
+            same_site,
+            scopes: HashMap::new(),
+        },
         nonces,
         sign_in_max_age_secs,
-        same_site,
-        scopes: HashMap::new(),
     }
 }
 
@@ -120,7 +130,7 @@ pub(super) fn route(
     r: &RouteToml,
     case_sensitive: bool,
     ledger: bool,
-    access: &mut AccessSettings,
+    access: &mut AccessBuilder,
     f: &mut Findings<'_>,
 ) -> RouteAccess {
     let payment_id = r.payment_identifier.as_ref().and_then(|p| match p.get_ref().as_str() {
@@ -147,7 +157,7 @@ pub(super) fn route(
     });
     let pass = r.pass.as_ref().and_then(|p| {
         let p_ref = p.get_ref();
-        if access.keys.is_none() {
+        if access.settings.keys.is_none() {
             f.error(p.span(), format!("passes are signed by the gateway: set `{DEFAULT_KEYS_ENV}` (`id=secret`, at least 32 bytes) or `[access].keys` / `keys_file`"));
             return None;
         }
@@ -161,7 +171,7 @@ pub(super) fn route(
             return None;
         }
         let scope = scope_id(host, pattern.get_ref());
-        access.scopes.insert(scope, PassScope { table: table.build() });
+        access.settings.scopes.insert(scope, PassScope { table: table.build() });
         Some(PassOffer {
             ttl_secs,
             uses: p_ref.uses.unwrap_or(u32::MAX),

@@ -20,8 +20,7 @@ use crate::clock::UnixSecs;
 use crate::price::{PriceText, parse_price_text};
 use crate::routes::{RouteSpec, RouteTableBuilder};
 use crate::snapshot::{
-    AccessSettings, ConnectionLimits, LedgerSettings, Origin, Pricing, RequestRules, Route,
-    Snapshot, TlsListener,
+    ConnectionLimits, LedgerSettings, Origin, Pricing, RequestRules, Route, Snapshot, TlsListener,
 };
 use crate::x402::challenge::Challenge;
 
@@ -234,7 +233,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
                     .max_size_mb
                     .map(|mb| (mb.max(0.0) * f64::from(1u32 << 20)) as u64),
             }),
-            access,
+            access: access.settings,
         },
         warnings,
     })
@@ -246,7 +245,7 @@ fn compile_route(
     origins: &BTreeMap<String, Arc<Origin>>,
     default_origin: &Option<Arc<Origin>>,
     toml: &GatewayToml,
-    access: &mut AccessSettings,
+    access: &mut super::access::AccessBuilder,
     f: &mut Findings<'_>,
 ) -> Option<Route> {
     let origin = match &r.origin {
@@ -265,7 +264,7 @@ fn compile_route(
         PriceToml::Text(t) => matches!(parse_price_text(t), Ok(PriceText::Free)),
         PriceToml::Atomic(_) => false,
     };
-    let mut granted = None;
+    let mut granted = (None, None, None);
     let pricing = if free {
         if !r.accepts.is_empty() {
             f.warning(
@@ -296,13 +295,12 @@ fn compile_route(
             r.description.as_deref().unwrap_or(""),
             r.mime_type.as_deref().unwrap_or(""),
             r.resource.clone(),
-            offers.extensions.clone(),
+            offers.extensions,
         );
-        granted = Some(offers);
+        granted = (offers.pass, offers.payment_id, offers.sign_in);
         Pricing::Paid(Box::new(challenge))
     };
-    let (pass, payment_id, sign_in) =
-        granted.map_or((None, None, None), |g| (g.pass, g.payment_id, g.sign_in));
+    let (pass, payment_id, sign_in) = granted;
     let free_methods = route_checks::free_methods(r, &pricing, f);
     let settle = route_checks::settle_policy(r, f);
     Some(Route {

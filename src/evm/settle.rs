@@ -102,19 +102,18 @@ impl OnchainSettler {
     /// stuck transaction), if it is under the ceiling; else nothing may be sent (the payment is
     /// not charged and may be presented again).
     pub(super) async fn next_slot(&self) -> Result<(Slot, u128), FacilitatorError> {
-        let price = self.gas_price_under_ceiling(0).await?;
+        let node_price = self.rpc("gas price", self.provider.get_gas_price()).await?;
         let count = self.provider.get_transaction_count(self.account).latest();
         let slot = self.nonces.take(self.rpc("account nonce", count)).await?;
-        if slot.min_price <= price {
-            return Ok((slot, price));
+        let price = node_price.max(slot.min_price);
+        if price > self.settings.max_gas_price_wei {
+            self.nonces.lost().await;
+            return Err(FacilitatorError::Unreachable(format!(
+                "gas price {price} wei is above the ceiling {}",
+                self.settings.max_gas_price_wei
+            )));
         }
-        match self.gas_price_under_ceiling(slot.min_price).await {
-            Ok(price) => Ok((slot, price)),
-            Err(e) => {
-                self.nonces.lost().await;
-                Err(e)
-            }
-        }
+        Ok((slot, price))
     }
 
     pub(super) fn nonces(&self) -> &AccountNonces {
@@ -134,21 +133,6 @@ impl OnchainSettler {
                 "{what}: no answer in time"
             ))),
         }
-    }
-
-    /// The node's gas price (at least `floor`), if it is under the ceiling.
-    async fn gas_price_under_ceiling(&self, floor: u128) -> Result<u128, FacilitatorError> {
-        let gas_price = self
-            .rpc("gas price", self.provider.get_gas_price())
-            .await?
-            .max(floor);
-        if gas_price > self.settings.max_gas_price_wei {
-            return Err(FacilitatorError::Unreachable(format!(
-                "gas price {gas_price} wei is above the ceiling {}",
-                self.settings.max_gas_price_wei
-            )));
-        }
-        Ok(gas_price)
     }
 }
 

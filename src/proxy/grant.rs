@@ -74,28 +74,28 @@ pub(super) async fn before_payment(
     facts: &RequestFacts,
 ) -> Result<Option<Grant>, &'static str> {
     let now = payments.clock.now_secs();
-    let by_pass = by_pass(payments, snapshot, route, facts, now).await;
     let metrics = &payments.metrics;
-    match by_pass {
+    let pass_refused = match by_pass(payments, snapshot, route, facts, now).await {
         Ok(Some(grant)) => {
             metrics.pass_checks.with_label_values(&["hit"]).inc();
             return Ok(Some(grant));
         }
-        Ok(None) => {}
-        Err(e) => metrics.pass_checks.with_label_values(&[e.label()]).inc(),
-    }
-    let by_sign_in = by_sign_in(payments, snapshot, route, challenge, facts, now).await;
-    match (by_sign_in, by_pass) {
-        (Ok(Some(grant)), _) => {
+        Ok(None) => None,
+        Err(e) => {
+            metrics.pass_checks.with_label_values(&[e.label()]).inc();
+            Some(e.label())
+        }
+    };
+    match by_sign_in(payments, route, challenge, facts, now).await {
+        Ok(Some(grant)) => {
             metrics.sign_ins.with_label_values(&["ok"]).inc();
             Ok(Some(grant))
         }
-        (Err(e), _) => {
+        Err(e) => {
             metrics.sign_ins.with_label_values(&[e.reason()]).inc();
             Err(e.reason())
         }
-        (Ok(None), Err(e)) => Err(e.label()),
-        (Ok(None), Ok(_)) => Ok(None),
+        Ok(None) => pass_refused.map_or(Ok(None), Err),
     }
 }
 
@@ -161,13 +161,17 @@ async fn by_pass(
 /// nonce is redeemed last, so only a sign-in that is let through spends it.
 async fn by_sign_in(
     payments: &Payments,
-    snapshot: &Snapshot,
     route: &Route,
     challenge: &Challenge,
     facts: &RequestFacts,
     now: UnixSecs,
 ) -> Result<Option<Grant>, SignInError> {
-    let (Some(offer), Some(raw)) = (route.sign_in, facts.sign_in.as_deref()) else {
+    // Checked with the very nonces and window the route's 402 offered.
+    let (Some(offer), Some(advert), Some(raw)) = (
+        route.sign_in,
+        challenge.extensions().sign_in.as_ref(),
+        facts.sign_in.as_deref(),
+    ) else {
         return Ok(None);
     };
     let signed = siwx::decode(raw)?;
@@ -181,10 +185,10 @@ async fn by_sign_in(
         domain: authority(resource),
         resource,
         chains: &chains,
-        max_age_secs: snapshot.access.sign_in_max_age_secs,
+        max_age_secs: advert.max_age_secs,
         now,
     };
-    let (wallet, redeemable_until) = siwx::verify(&snapshot.access.nonces, &signed, &expect)?;
+    let (wallet, redeemable_until) = siwx::verify(&advert.nonces, &signed, &expect)?;
     let ledger = payments.settlement.ledger().ok_or(SignInError::NotPaid)?;
     let since_ms = now.saturating_sub(offer.paid_within_secs) * 1000;
     let payer = wallet.to_checksum(None);

@@ -229,7 +229,12 @@ impl RequestFacts {
                 .get(PAYMENT_SIGNATURE)
                 .map(|v| v.as_bytes().to_vec()),
             x_payment: req.headers.get(X_PAYMENT).map(|v| v.as_bytes().to_vec()),
-            passes: passes(req),
+            // Without access keys no pass can be valid: cookies are not looked through.
+            passes: if snapshot.access.keys.is_some() {
+                passes(req)
+            } else {
+                Vec::new()
+            },
             sign_in: req
                 .headers
                 .get(SIGN_IN_HEADER)

@@ -209,12 +209,6 @@ impl Template {
     }
 }
 
-/// The v1 body split where each entry's `resource` goes.
-#[derive(Debug)]
-struct UnpaidV1 {
-    parts: Vec<String>,
-}
-
 /// The precomputed challenge of a route.
 #[derive(Debug)]
 pub struct Challenge {
@@ -227,7 +221,8 @@ pub struct Challenge {
     extensions: Extensions,
     /// Every v2 402 of this route, holes and all.
     template: Template,
-    unpaid_v1: Option<UnpaidV1>,
+    /// The unpaid v1 body split where each entry's `resource` goes.
+    unpaid_v1: Option<Vec<String>>,
 }
 
 impl Challenge {
@@ -294,12 +289,12 @@ impl Challenge {
 
     /// Splits the unpaid v1 body where the URL goes; `None` if the hole is not found exactly
     /// once per entry (then it is rendered in full, which is only slower).
-    fn encode_unpaid_v1(&self) -> Option<UnpaidV1> {
+    fn encode_unpaid_v1(&self) -> Option<Vec<String>> {
         let hole = serde_json::to_string(URL_HOLE).ok()?;
         let body = String::from_utf8(self.render_v1(URL_HOLE, UNPAID_V1)).ok()?;
         let parts: Vec<String> = body.split(&hole).map(str::to_string).collect();
         let v1_count = self.offers.iter().filter(|o| o.v1.is_some()).count();
-        (parts.len() == v1_count + 1).then_some(UnpaidV1 { parts })
+        (parts.len() == v1_count + 1).then_some(parts)
     }
 
     /// The v2 402 as JSON, in full.
@@ -413,7 +408,7 @@ impl Challenge {
         match &self.unpaid_v1 {
             Some(u) if error == UNPAID_V1 => {
                 let url_json = serde_json::to_string(url).unwrap_or_default();
-                u.parts.join(&url_json).into_bytes()
+                u.join(&url_json).into_bytes()
             }
             _ => self.render_v1(url, error),
         }

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::support::lenient_origin::{
     LenientOrigin, Profile, RawConn, ReadOutcome, exchange, gateway_config,
 };
-use crate::support::{Gateway, eventually};
+use crate::support::{Gateway, eventually, metric};
 
 const FREE: &str = r#"[[routes]]
 name = "free"
@@ -25,20 +25,6 @@ async fn start(server_extra: &str) -> (LenientOrigin, Gateway) {
     let origin = LenientOrigin::start(Profile::Express);
     let gw = Gateway::start(&gateway_config(origin.port, server_extra, FREE)).await;
     (origin, gw)
-}
-
-/// The sum of the samples of `name` whose labels contain `label` (every sample if `None`).
-fn metric(metrics: &str, name: &str, label: Option<&str>) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter(|(series, _)| {
-            let series_name = series.split('{').next().unwrap_or("");
-            series_name == name && label.is_none_or(|lab| series.contains(lab))
-        })
-        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
-        .sum()
 }
 
 /// Waits (up to 3 s) until `x402_connections_closed_total{reason}` reaches `at_least`.

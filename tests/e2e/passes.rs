@@ -11,7 +11,7 @@ use crate::challenge;
 use crate::support::gateway::free_port;
 use crate::support::node::{self, PayResult};
 use crate::support::{
-    Gateway, Stack, chain, decode_b64_json, eventually, fresh_address, unique_prefix,
+    Gateway, Stack, chain, decode_b64_json, eventually, fresh_address, metric, unique_prefix,
 };
 
 const KEY_1: &str = "k1=test-pass-key-one-0123456789abcdef";
@@ -52,13 +52,6 @@ async fn with_pass(url: &str, pass: &str) -> (u16, String) {
         .map(|h| decode_b64_json(h.to_str().expect("ascii"))["error"].to_string())
         .unwrap_or_default();
     (r.status().as_u16(), reason.trim_matches('"').to_string())
-}
-
-fn metric(text: &str, line_start: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -126,17 +119,15 @@ async fn one_payment_buys_a_pass_for_exactly_its_uses() {
         }
     }
     let m = gw.metrics().await;
-    assert_eq!(metric(&m, "x402_passes_issued_total"), 1, "{m}");
-    assert_eq!(
-        metric(&m, "x402_pass_checks_total{result=\"hit\"}"),
-        50,
-        "{m}"
+    assert_eq!(metric(&m, "x402_passes_issued_total", None), 1.0, "{m}");
+    let hits = metric(&m, "x402_pass_checks_total", Some("result=\"hit\""));
+    assert_eq!(hits, 50.0, "{m}");
+    let spent = metric(
+        &m,
+        "x402_pass_checks_total",
+        Some("result=\"pass_exhausted\""),
     );
-    assert_eq!(
-        metric(&m, "x402_pass_checks_total{result=\"pass_exhausted\"}"),
-        1,
-        "{m}"
-    );
+    assert_eq!(spent, 1.0, "{m}");
 }
 
 #[tokio::test]

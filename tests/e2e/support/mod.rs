@@ -191,3 +191,17 @@ where
     }
     false
 }
+
+/// The sum of the samples of `name` whose labels contain `label` (every sample if `None`).
+pub fn metric(metrics: &str, name: &str, label: Option<&str>) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| {
+            let series_name = series.split('{').next().unwrap_or("");
+            series_name == name && label.is_none_or(|lab| series.contains(lab))
+        })
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .sum()
+}
