@@ -3,7 +3,7 @@
 # stores, the admin listener, the CLI or Pingora. Fails on the first import that points the wrong way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pure="src/x402 src/price src/routes src/evm src/access src/rfc3339.rs"
+pure="src/x402 src/price src/routes src/evm src/access src/toll src/rfc3339.rs"
 if hits=$(grep -rnE 'use (crate::(proxy|store|admin|cli|config|maintenance|snapshot)|pingora)|pingora::' $pure); then
   echo "layering: these pure modules import the proxy side:" >&2
   echo "$hits" >&2

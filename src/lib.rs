@@ -10,6 +10,7 @@
 //! | `evm` | EVM `exact` (EIP-3009) authorization and its local checks |
 //! | `facilitator` | `/verify`, `/settle`, `/supported` client behind `Verifier`/`Settler` |
 //! | `access` | passes, sign-in-with-x and payment identifiers: tokens, messages, nonces |
+//! | `toll` | the bot toll booth: crawler identity, per-crawler policy and prices, pay-per-crawl |
 //! | `store` | single-use payment guard (`ReplayGuard`), in memory |
 //! | `tally` | per-key sums under a cap with holds that give back on drop (reservations, owed value) |
 //! | `ledger` | the durable payment ledger (SQLite, group commit) and its export |
@@ -41,4 +42,5 @@ pub mod settlement;
 pub mod snapshot;
 pub mod store;
 pub mod tally;
+pub mod toll;
 pub mod x402;

@@ -56,6 +56,10 @@ pub struct Snapshot {
     pub ledger: Option<LedgerSettings>,
     /// Passes and sign-in: keys, nonces, pass scopes.
     pub access: AccessSettings,
+    /// `[toll_booth]`, when configured.
+    pub toll: Option<Arc<crate::toll::policy::TollBooth>>,
+    /// The route of requests no route matches, for the toll booth to charge (default origin).
+    pub toll_route: Option<Arc<Route>>,
 }
 
 /// `[access]`, compiled: the pass keys and every pass scope by its id (sign-in's nonces and
@@ -172,6 +176,10 @@ pub struct Route {
     pub payment_id: Option<bool>,
     /// Sign-In-With-X for wallets that paid before.
     pub sign_in: Option<SignInOffer>,
+    /// The route's x402 price in micro-USD, when its first option is a USD stablecoin.
+    pub usd_price: Option<crate::toll::usd::MicroUsd>,
+    /// Its x402 offers at each toll-booth price (empty without `[toll_booth]`).
+    pub toll_offers: crate::toll::policy::TollOffers,
 }
 
 /// When a route's payments are settled.

@@ -22,6 +22,7 @@
 //! | `x402_pass_checks_total` | `result` = hit, pass_expired, pass_tampered, pass_retired_key, pass_out_of_scope, pass_exhausted, pass_revoked, pass_malformed |
 //! | `x402_idempotent_total` | `result` = replayed, conflict, in_progress, missing, invalid (payment-identifier) |
 //! | `x402_sign_ins_total` | `result` = ok, or the refusal reason (`invalid_siwx_*`, `siwx_not_paid`) |
+//! | `x402_toll_*`, `x402_tab_lines_total` | the toll booth's (`toll_metrics.rs`) |
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -51,6 +52,8 @@ pub struct Metrics {
     pub pass_checks: IntCounterVec,
     pub idempotent: IntCounterVec,
     pub sign_ins: IntCounterVec,
+    /// The toll booth's (`admin/toll_metrics.rs`).
+    pub toll: super::toll_metrics::TollMetrics,
 }
 
 impl Metrics {
@@ -162,7 +165,9 @@ impl Metrics {
         registry.register(Box::new(pass_checks.clone()))?;
         registry.register(Box::new(idempotent.clone()))?;
         registry.register(Box::new(sign_ins.clone()))?;
+        let toll = super::toll_metrics::TollMetrics::register(&registry)?;
         Ok(Self {
+            toll,
             passes_issued,
             pass_checks,
             idempotent,

@@ -8,6 +8,7 @@
 //! | `GET /metrics` | Prometheus text, see `metrics.rs` |
 
 pub mod metrics;
+pub mod toll_metrics;
 
 use std::sync::Arc;
 

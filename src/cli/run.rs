@@ -19,6 +19,7 @@ use crate::maintenance::Maintenance;
 use crate::proxy::Gateway;
 use crate::proxy::connection::GuardedApp;
 use crate::proxy::paywall::Payments;
+use crate::proxy::toll::TollState;
 use crate::settlement::worker::Worker;
 use crate::settlement::{Job, Settlement, recover};
 use crate::snapshot::LedgerSettings;
@@ -77,6 +78,14 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         None => Arc::new(MemoryAccessState::new()),
     };
 
+    let toll = Arc::new(
+        TollState::new(
+            config.snapshot().toll.as_deref(),
+            settlement.ledger().cloned(),
+        )
+        .context("starting the toll booth")?,
+    );
+
     let conf = ServerConf {
         threads,
         // One single-threaded runtime per thread: no work-stealing synchronization on the hot path.
@@ -97,6 +106,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             verifications: InFlight::new(),
             settlement: settlement.clone(),
             access: access.clone(),
+            toll,
         },
     };
     let app = GuardedApp::new(

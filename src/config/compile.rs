@@ -111,16 +111,25 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     };
 
     let mut access = super::access::compile(&toml.access, base, ctx, &mut f);
+    let mut toll = super::toll::compile(&toml, base, &mut f);
+    let toll_options = toll
+        .as_ref()
+        .map(|_| payment.toll_options(&mut f))
+        .unwrap_or_default();
     let mut table = RouteTableBuilder::new();
     let mut spans = Vec::new();
     for route in &toml.routes {
         let Some(compiled) = compile_route(
             route.get_ref(),
-            &payment,
             &origins,
             &default_origin,
             &toml,
             &mut access,
+            Prices {
+                payment: &payment,
+                booth: toll.as_ref(),
+                toll_options: &toll_options,
+            },
             &mut f,
         ) else {
             continue;
@@ -170,6 +179,24 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             );
             true
         }
+    };
+    let toll_route = match (&mut toll, &default_origin) {
+        (Some(booth), Some(origin)) => {
+            booth.default_offers = super::toll::offers(booth, &toll_options, "", "", None);
+            Some(Arc::new(Route {
+                name: "toll_booth".to_string(),
+                origin: origin.clone(),
+                pricing: Pricing::Free,
+                free_methods: Vec::new(),
+                settle: crate::snapshot::SettlePolicy::After,
+                pass: None,
+                payment_id: None,
+                sign_in: None,
+                usd_price: None,
+                toll_offers: crate::toll::policy::TollOffers::default(),
+            }))
+        }
+        _ => None,
     };
     if f.has_errors() {
         return Err(ConfigError { findings: f.list });
@@ -234,6 +261,8 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
                     .map(|mb| (mb.max(0.0) * f64::from(1u32 << 20)) as u64),
             }),
             access: access.settings,
+            toll: toll.map(Arc::new),
+            toll_route,
         },
         warnings,
     })
@@ -241,13 +270,14 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
 
 fn compile_route(
     r: &RouteToml,
-    payment: &PaymentDefaults,
     origins: &BTreeMap<String, Arc<Origin>>,
     default_origin: &Option<Arc<Origin>>,
     toml: &GatewayToml,
     access: &mut super::access::AccessBuilder,
+    prices: Prices<'_>,
     f: &mut Findings<'_>,
 ) -> Option<Route> {
+    let payment = prices.payment;
     let origin = match &r.origin {
         Some(name) => lookup_origin(name, origins, toml, f),
         None => {
@@ -265,7 +295,18 @@ fn compile_route(
         PriceToml::Atomic(_) => false,
     };
     let mut granted = (None, None, None);
+    let mut usd_price = None;
+    let mut toll_offers = crate::toll::policy::TollOffers::default();
     let pricing = if free {
+        if let Some(booth) = prices.booth {
+            toll_offers = super::toll::offers(
+                booth,
+                prices.toll_options,
+                r.description.as_deref().unwrap_or(""),
+                r.mime_type.as_deref().unwrap_or(""),
+                r.resource.clone(),
+            );
+        }
         if !r.accepts.is_empty() {
             f.warning(
                 r.price.span(),
@@ -290,6 +331,18 @@ fn compile_route(
             f,
         );
         payment.unsettled_caps(&mut options, r.max_unsettled.as_ref(), f);
+        usd_price = options
+            .first()
+            .and_then(crate::toll::usd::MicroUsd::of_option);
+        if let Some(booth) = prices.booth {
+            toll_offers = super::toll::offers(
+                booth,
+                &options,
+                r.description.as_deref().unwrap_or(""),
+                r.mime_type.as_deref().unwrap_or(""),
+                r.resource.clone(),
+            );
+        }
         let challenge = Challenge::with_extensions(
             &options,
             r.description.as_deref().unwrap_or(""),
@@ -312,7 +365,18 @@ fn compile_route(
         pass,
         payment_id,
         sign_in,
+        usd_price,
+        toll_offers,
     })
+}
+
+/// How routes are priced: `[payment]`'s defaults, and the toll booth's prices with
+/// `[payment]`'s options for free routes (re-priced per toll price).
+#[derive(Clone, Copy)]
+struct Prices<'a> {
+    payment: &'a PaymentDefaults,
+    booth: Option<&'a crate::toll::policy::TollBooth>,
+    toll_options: &'a [crate::price::PaymentOption],
 }
 
 fn methods(r: &RouteToml) -> Vec<String> {

@@ -13,6 +13,8 @@ mod payment;
 pub mod reload;
 mod route_checks;
 pub mod schema;
+mod toll;
+pub mod toll_schema;
 
 use std::path::Path;
 

@@ -106,6 +106,22 @@ impl PaymentDefaults {
         }
     }
 
+    /// `[payment]`'s own options at a nominal $0.01, for the toll booth to re-price on free
+    /// routes; an error when there are none (charging a crawler needs a network and `pay_to`).
+    pub fn toll_options(&self, f: &mut Findings<'_>) -> Vec<PaymentOption> {
+        if self.networks.is_empty() || self.pay_to.is_none() {
+            f.error(
+                0..0,
+                "`[toll_booth]` charges crawlers in USD stablecoins: set `[payment].networks` and `[payment].pay_to`",
+            );
+            return Vec::new();
+        }
+        let price = Spanned::new(0..0, PriceToml::Text("$0.01".to_string()));
+        let mut options = self.collect_options(&price, &[], 0..0, f);
+        self.unsettled_caps(&mut options, None, f);
+        options
+    }
+
     /// The options of a priced route, in preference order.
     pub fn options(
         &self,

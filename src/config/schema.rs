@@ -41,6 +41,9 @@ pub struct GatewayToml {
     /// Priced and free routes; the first that matches a request wins.
     #[serde(default)]
     pub routes: Vec<Spanned<RouteToml>>,
+    /// The bot toll booth: crawler identity, per-crawler prices, deferred tabs.
+    #[serde(default)]
+    pub toll_booth: Option<super::toll_schema::TollBoothToml>,
 }
 
 /// `[server]`: the public listener. Changing `listen` or `threads` needs a restart.

@@ -23,6 +23,7 @@
 //! | `reader.rs` | [`LedgerReader`]: the read API |
 //! | `export.rs` | CSV and JSON export |
 //! | `access.rs` | access state kept across restarts (pass uses, nonces, payment identifiers) |
+//! | `tab.rs` | the toll booth's tab lines (charged crawler requests, by commitment id) |
 
 mod access;
 mod checkpoint;
@@ -32,6 +33,7 @@ mod reader;
 mod record;
 mod schema;
 mod state;
+mod tab;
 mod writer;
 mod writes;
 
@@ -52,6 +54,7 @@ pub use error::LedgerError;
 pub use reader::LedgerReader;
 pub use record::{Filter, Inserted, Move, Moved, Record, Summary};
 pub use state::{State, UnknownState};
+pub use tab::{TabInsert, TabLine};
 
 use writer::{Command, MoveRequest, TransitionReply, WriterConfig};
 
@@ -279,6 +282,17 @@ impl Ledger {
         self.send(Command::Access {
             change: AccessWrite::Put(row),
             reply: Some(reply),
+        })?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Writes a charged crawler request to its account's tab; `Ok` once durable. A line whose
+    /// commitment id is already there is left as it is (`Existing`).
+    pub async fn put_tab_line(&self, line: TabLine) -> Result<TabInsert, LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Tab {
+            line: Box::new(line),
+            reply,
         })?;
         answer.await.map_err(|_| LedgerError::Closed)?
     }

@@ -14,6 +14,7 @@ use super::error::LedgerError;
 use super::record::{Filter, Record, Summary};
 use super::schema::{RECORD_COLUMNS, open_reader, record_from_row};
 use super::state::State;
+use super::tab::TabLine;
 
 /// Read access to a ledger file: held by a [`super::Ledger`], or opened alone (the CLI).
 pub struct LedgerReader {
@@ -94,6 +95,16 @@ impl LedgerReader {
     /// Access-state rows alive at `now`.
     pub fn access_rows(&self, now_secs: u64) -> Result<Vec<AccessRow>, LedgerError> {
         super::access::live(&self.conn(), now_secs)
+    }
+
+    /// The tab line of a commitment id.
+    pub fn tab_line(&self, commitment: &str) -> Result<Option<TabLine>, LedgerError> {
+        super::tab::line(&self.conn(), commitment)
+    }
+
+    /// Each account's open tab, in micro-USD.
+    pub fn open_tabs(&self) -> Result<Vec<(String, u64)>, LedgerError> {
+        super::tab::open_balances(&self.conn())
     }
 
     /// Whether `payer` has a payment on `route` accepted at or after `since_ms` that was charged

@@ -93,8 +93,9 @@ pub(super) fn open_writer(
         )));
     }
     conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {CREATE_SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
-        super::access::CREATE
+        "BEGIN IMMEDIATE; {CREATE_SCHEMA} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+        super::access::CREATE,
+        super::tab::CREATE
     ))
     .inspect_err(|_| {
         let _ = conn.execute_batch("ROLLBACK");

@@ -17,6 +17,7 @@ use super::access::{self, AccessWrite};
 use super::error::LedgerError;
 use super::record::{Inserted, Moved, Record};
 use super::state::State;
+use super::tab::{self, TabInsert, TabLine};
 use super::writes::{insert, transition};
 
 /// One write, and where its answer goes.
@@ -35,6 +36,11 @@ pub(super) enum Command {
     Access {
         change: AccessWrite,
         reply: Option<oneshot::Sender<Result<(), LedgerError>>>,
+    },
+    /// A charged crawler request on a tab.
+    Tab {
+        line: Box<TabLine>,
+        reply: oneshot::Sender<Result<TabInsert, LedgerError>>,
     },
 }
 
@@ -67,6 +73,7 @@ enum Pending {
     Insert(oneshot::Sender<Result<Inserted, LedgerError>>, Inserted),
     Transition(TransitionReply, Vec<Moved>),
     Access(Option<oneshot::Sender<Result<(), LedgerError>>>),
+    Tab(oneshot::Sender<Result<TabInsert, LedgerError>>, TabInsert),
 }
 
 impl Pending {
@@ -83,6 +90,9 @@ impl Pending {
                 answer_transition(reply, Err(error.clone()))
             }
             (Pending::Access(reply), commit) => answer_access(reply, commit.clone()),
+            (Pending::Tab(reply, inserted), commit) => {
+                let _ = reply.send(commit.clone().map(|()| inserted));
+            }
         }
     }
 }
@@ -133,6 +143,7 @@ enum Waiter {
     Insert(oneshot::Sender<Result<Inserted, LedgerError>>),
     Transition(TransitionReply),
     Access(Option<oneshot::Sender<Result<(), LedgerError>>>),
+    Tab(oneshot::Sender<Result<TabInsert, LedgerError>>),
 }
 
 impl Waiter {
@@ -143,6 +154,9 @@ impl Waiter {
             }
             Waiter::Transition(reply) => answer_transition(reply, Err(error)),
             Waiter::Access(reply) => answer_access(reply, Err(error)),
+            Waiter::Tab(reply) => {
+                let _ = reply.send(Err(error));
+            }
         }
     }
 }
@@ -153,6 +167,7 @@ impl Command {
             Command::Insert { reply, .. } => Waiter::Insert(reply),
             Command::Transition { reply, .. } => Waiter::Transition(reply),
             Command::Access { reply, .. } => Waiter::Access(reply),
+            Command::Tab { reply, .. } => Waiter::Tab(reply),
         }
     }
 }
@@ -225,6 +240,15 @@ fn write_batch(conn: &Connection, batch: impl Iterator<Item = Command>, config: 
                         None
                     }
                     Err(error) => Some((Waiter::Access(reply), error)),
+                }
+            }
+            Command::Tab { line, reply } => {
+                match in_savepoint(conn, |conn| tab::insert(conn, &line)) {
+                    Ok(inserted) => {
+                        pending.push(Pending::Tab(reply, inserted));
+                        None
+                    }
+                    Err(error) => Some((Waiter::Tab(reply), error)),
                 }
             }
         };

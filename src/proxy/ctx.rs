@@ -185,6 +185,12 @@ pub struct RequestCtx {
     pub normalized_path: Option<String>,
     /// The absolute-form target's authority: the origin gets it as `Host`.
     pub absolute_authority: Option<String>,
+    /// What the toll booth decided, when it is on.
+    pub toll: Option<super::toll::TollCtx>,
+    /// The offers a crawler was charged at (the toll price), instead of the route's.
+    pub toll_challenge: Option<Arc<crate::x402::challenge::Challenge>>,
+    /// An answer that replaces the origin's (a refused in-band price, an unwritable tab line).
+    pub failure_reply: Option<super::respond::Reply>,
 }
 
 impl RequestCtx {
@@ -203,6 +209,20 @@ impl RequestCtx {
             forwarded: Default::default(),
             normalized_path: None,
             absolute_authority: None,
+            toll: None,
+            toll_challenge: None,
+            failure_reply: None,
+        }
+    }
+
+    /// The offers this request was asked to pay: the toll price's, else the route's.
+    pub fn challenge(&self) -> Option<&crate::x402::challenge::Challenge> {
+        if let Some(c) = self.toll_challenge.as_deref() {
+            return Some(c);
+        }
+        match self.route.as_ref().map(|r| &r.pricing) {
+            Some(crate::snapshot::Pricing::Paid(c)) => Some(c),
+            _ => None,
         }
     }
 

@@ -18,8 +18,11 @@ use super::request::Forwarded;
 use crate::snapshot::{RequestRules, Upstream};
 
 /// Headers the gateway sets for the origin; client-sent copies, in any spelling, are dropped.
-pub const GATEWAY_HEADERS: [&str; 9] = [
+pub const GATEWAY_HEADERS: [&str; 12] = [
     "x402-payer",
+    "x402-crawler",
+    "x402-crawler-identity",
+    "cf-pay-per-crawl",
     "x402-access",
     "x402-amount",
     "x402-asset",

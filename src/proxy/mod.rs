@@ -3,7 +3,7 @@
 //! | phase | step |
 //! |---|---|
 //! | (accept) | `connection::GuardedApp`: connection limit, head deadline, idle timeout |
-//! | `request_filter` | snapshot → the canonical view (`request::RequestFacts`) → `steps::decide` (malformed head → preflight → route → free / free method / who is asking (`identity`) / a pass or sign-in (`grant`) / `paywall::decide` (with its payment identifier) → written to the ledger → `settle = "before"` settles) → reply or go on; a static origin is served here (`steps::serve_local`) |
+//! | `request_filter` | snapshot → the canonical view (`request::RequestFacts`) → `steps::decide` (malformed head → preflight → route → the toll booth (`toll`: who is asking, allow / block / charge a crawler, its tab in `tab_charge`) → free / free method / who is asking (`identity`) / a pass or sign-in (`grant`) / `paywall::decide` (with its payment identifier) → written to the ledger → `settle = "before"` settles) → reply or go on; a static origin is served here (`steps::serve_local`) |
 //! | `upstream_peer` | the route's origin pool (`forward::peer`) |
 //! | `upstream_request_filter` | origin-form target, strip payment, gateway-set (any spelling), rewrite and `_` headers, set `X402-*` and `X-Forwarded-*` (`forward::rewrite`) |
 //! | `response_filter` | `deliver::settle_at`: settle (`after`) or record as owed (`background`) before the first byte goes out (a `101` switch settles), add `PAYMENT-RESPONSE` and the pass |
@@ -26,6 +26,8 @@ pub mod request;
 pub mod respond;
 pub mod settle;
 mod steps;
+pub mod tab_charge;
+pub mod toll;
 
 use std::sync::Arc;
 
@@ -36,7 +38,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::config::reload::LiveConfig;
-use crate::snapshot::{OriginKind, Pricing};
+use crate::snapshot::OriginKind;
 use ctx::{Outcome, RequestCtx};
 use deliver::Moment;
 use paywall::Payments;
@@ -131,6 +133,17 @@ impl ProxyHttp for Gateway {
                 forward::Payer::of(ctx.payment.as_ref(), ctx.grant.as_ref()),
             )?;
         }
+        if let Some(toll) = ctx.toll.as_ref() {
+            upstream_request.insert_header("X402-Crawler", &*toll.crawler)?;
+            upstream_request.insert_header(
+                "X402-Crawler-Identity",
+                format!("{}; method={}", toll.outcome, toll.method),
+            )?;
+            upstream_request.insert_header(
+                crate::toll::cloudflare::PAY_PER_CRAWL,
+                tab_charge::origin_hint(toll.tab.as_ref()),
+            )?;
+        }
         Ok(())
     }
 
@@ -141,10 +154,32 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         let status = response.status.as_u16();
-        let priced = ctx
-            .route
-            .as_ref()
-            .is_some_and(|r| matches!(r.pricing, Pricing::Paid(_)));
+        let priced = ctx.challenge().is_some();
+        if let Some(snapshot) = ctx.snapshot.as_ref().filter(|s| s.toll.is_some()) {
+            let emit = snapshot
+                .toll
+                .as_ref()
+                .is_some_and(|b| b.emit_cloudflare_headers);
+            let route = ctx.route_label().to_string();
+            match ctx.toll.as_mut().and_then(|t| t.tab.as_mut()) {
+                Some(charge) => {
+                    if let Err(reply) =
+                        tab_charge::answered(&self.payments, emit, &route, charge, response).await
+                    {
+                        ctx.failure_reply = Some(reply);
+                        return Err(Error::explain(
+                            ErrorType::InternalError,
+                            "the crawler charge was refused",
+                        ));
+                    }
+                }
+                // An in-band price is for the gateway, never the client (402s excepted).
+                None if status != 402 => {
+                    response.remove_header(crate::toll::cloudflare::CRAWLER_PRICE);
+                }
+                None => {}
+            }
+        }
         if priced && status >= 200 {
             response.insert_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)?;
         }
@@ -182,11 +217,13 @@ impl ProxyHttp for Gateway {
             .payment
             .as_ref()
             .map_or(crate::x402::Version::V2, |p| p.version);
-        let (reply, code) = match (
-            ctx.settle_failure.take(),
-            ctx.route.as_ref().map(|r| &r.pricing),
-        ) {
-            (Some(failure), Some(Pricing::Paid(challenge))) => {
+        let failure_reply = ctx.failure_reply.take();
+        let (reply, code) = match (ctx.settle_failure.take(), ctx.challenge(), failure_reply) {
+            (_, _, Some(reply)) => {
+                let code = reply.status;
+                (reply, code)
+            }
+            (Some(failure), Some(challenge), None) => {
                 let reply = Reply::settle_failure(challenge, &ctx.resource_url, &failure, version);
                 let code = reply.status;
                 (reply, code)
@@ -253,6 +290,8 @@ impl ProxyHttp for Gateway {
             route = %route,
             outcome = ctx.outcome.label(),
             payer = ctx.payment.as_ref().map_or("-", |p| p.payer.as_str()),
+            crawler = ctx.toll.as_ref().map_or("-", |t| &*t.crawler),
+            identity = ctx.toll.as_ref().map_or("-", |t| t.outcome),
             amount = ctx.payment.as_ref().map_or("-", |p| p.amount.as_str()),
             ms = ctx.started.elapsed().as_millis() as u64,
         );

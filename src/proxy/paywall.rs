@@ -72,6 +72,8 @@ pub struct Payments {
     pub settlement: Arc<Settlement>,
     /// Pass uses, redeemed sign-in nonces, payment identifiers.
     pub access: Arc<dyn AccessState>,
+    /// The toll booth's caches and tabs.
+    pub toll: Arc<super::toll::TollState>,
 }
 
 impl Payments {
@@ -84,6 +86,7 @@ impl Payments {
             verifications: InFlight::new(),
             settlement: Arc::new(Settlement::without_ledger()),
             access: Arc::new(MemoryAccessState::new()),
+            toll: Arc::new(super::toll::TollState::none()),
         }
     }
 }

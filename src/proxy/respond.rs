@@ -106,6 +106,15 @@ impl Reply {
         Self::payment(204, headers, Bytes::new())
     }
 
+    /// A plain-text answer (a blocked crawler).
+    pub fn text(status: u16, body: String) -> Self {
+        Self::payment(
+            status,
+            vec![("Content-Type", "text/plain; charset=utf-8".into())],
+            Bytes::from(body),
+        )
+    }
+
     /// A JSON error: `{"error": code, "message": …}`.
     pub fn error(status: u16, code: &str, message: &str) -> Self {
         let body = serde_json::json!({ "error": code, "message": message });

@@ -14,6 +14,8 @@ use super::identity::{self, Requester};
 use super::paywall::{self, Verdict};
 use super::request::{Malformed, RequestFacts};
 use super::respond::{self, EXPOSE_HEADERS, Reply};
+use super::tab_charge;
+use super::toll::{self, TollStep};
 use super::{Gateway, local};
 use crate::access::payment_id;
 use crate::settlement::Accept;
@@ -40,10 +42,45 @@ impl Gateway {
         {
             return step;
         }
-        let route = match route(snapshot, facts, ctx) {
-            Ok(route) => route,
-            Err(step) => return step,
+        if let Some(reply) = snapshot
+            .toll
+            .as_ref()
+            .and_then(|b| toll::published(b, facts))
+        {
+            ctx.outcome = Outcome::Free;
+            return Step::Reply(reply);
+        }
+        let route = match (route(snapshot, facts, ctx), &snapshot.toll_route) {
+            (Ok(route), _) => route,
+            // Unrouted requests to the default origin still meet the toll booth.
+            (Err(Step::Forward), Some(toll_route)) => {
+                ctx.route = Some(toll_route.clone());
+                toll_route.clone()
+            }
+            (Err(step), _) => return step,
         };
+        if let Some(booth) = snapshot.toll.as_ref() {
+            match self
+                .toll(booth, &route, facts, session.req_header(), ctx)
+                .await
+            {
+                TollStep::Route => {}
+                TollStep::Free | TollStep::Tab => return Step::Forward,
+                TollStep::Reply(reply) => return Step::Reply(reply),
+                TollStep::Charge(challenge) => {
+                    ctx.toll_challenge = Some(challenge.clone());
+                    let step = self
+                        .charge(snapshot, &route, &challenge, facts, ctx, session)
+                        .await;
+                    return match step {
+                        Step::Reply(reply) => {
+                            Step::Reply(toll::with_price_headers(reply, ctx.toll.as_ref()))
+                        }
+                        step => step,
+                    };
+                }
+            }
+        }
         self.price(snapshot, &route, facts, ctx, session).await
     }
 
@@ -69,6 +106,20 @@ impl Gateway {
             ctx.outcome = Outcome::Free;
             return Step::Forward;
         }
+        self.charge(snapshot, route, challenge, facts, ctx, session)
+            .await
+    }
+
+    /// A request that must pay `challenge`'s price: a valid pass, sign-in or payment, else 402.
+    async fn charge(
+        &self,
+        snapshot: &Snapshot,
+        route: &Route,
+        challenge: &Challenge,
+        facts: &RequestFacts,
+        ctx: &mut RequestCtx,
+        session: &mut Session,
+    ) -> Step {
         let who = identity::classify(facts);
         let refused =
             match grant::before_payment(&self.payments, snapshot, route, challenge, facts).await {
@@ -280,6 +331,7 @@ impl Gateway {
         if let Some(grant) = ctx.grant.as_ref() {
             headers.extend(grant.headers.iter().cloned());
         }
+        let mut failed = None;
         if let Some(paid) = ctx.payment.as_mut() {
             let moment = Moment::Answered(local.status);
             match deliver::settle_at(&self.payments, snapshot, paid, moment, &mut ctx.outcome).await
@@ -288,13 +340,25 @@ impl Gateway {
                     headers.extend(settled);
                     headers.push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.into()));
                 }
-                Err(failure) => {
-                    if let Some(Pricing::Paid(c)) = ctx.route.as_ref().map(|r| &r.pricing) {
-                        let version = paid.version;
-                        let reply = Reply::settle_failure(c, &ctx.resource_url, &failure, version);
-                        return reply.send(session, facts.is_head).await;
-                    }
-                }
+                Err(failure) => failed = Some((failure, paid.version)),
+            }
+        }
+        if let Some((failure, version)) = failed
+            && let Some(c) = ctx.challenge()
+        {
+            let reply = Reply::settle_failure(c, &ctx.resource_url, &failure, version);
+            return reply.send(session, facts.is_head).await;
+        }
+        let route_name = ctx.route_label().to_string();
+        if let Some(charge) = ctx.toll.as_mut().and_then(|t| t.tab.as_mut()) {
+            let mut head = pingora::http::ResponseHeader::build(local.status, None)?;
+            let emit = snapshot
+                .toll
+                .as_ref()
+                .is_some_and(|b| b.emit_cloudflare_headers);
+            match tab_charge::answered(&self.payments, emit, &route_name, charge, &mut head).await {
+                Ok(()) => headers.extend(tab_charge::charged_header(&head)),
+                Err(reply) => return reply.send(session, facts.is_head).await,
             }
         }
         respond::send_local(session, local.status, headers, local.body, facts.is_head).await

@@ -1,12 +1,13 @@
 //! State that outlives a request, behind traits chosen at startup: the single-use payment guard
 //! (`ReplayGuard`) and what access without a fresh payment remembers (`AccessState`: pass uses,
-//! redeemed sign-in nonces, payment identifiers). In-memory first; Redis/PostgreSQL join behind the
+//! redeemed sign-in nonces, payment identifiers), and the toll booth's tabs (`TabBook`). In-memory first; Redis/PostgreSQL join behind the
 //! same traits when several nodes share state.
 
 mod access;
 mod in_flight;
 mod ledgered;
 mod memory;
+mod tabs;
 
 use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ pub use access::{AccessState, FirstOutcome, Idempotent, MemoryAccessState, PassU
 pub use in_flight::{InFlight, Permit};
 pub use ledgered::LedgeredAccessState;
 pub use memory::MemoryReplayGuard;
+pub use tabs::{NonceReused, TabBook, TabHold};
 
 use crate::clock::UnixSecs;
 

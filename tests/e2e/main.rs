@@ -28,6 +28,7 @@ mod settle_before;
 mod settle_unknown;
 mod sign_in;
 mod tls;
+mod toll_booth;
 mod upgrades;
 
 use support::{Gateway, Stack};

@@ -24,7 +24,8 @@
 //                        a nonce never seen before); otherwise 401. {keyId: null} turns it off.
 //                        Counted in /__stats as cdpAccepted / cdpRejected (the last reason in cdpLastError).
 // Test origin: GET /__log?prefix=P lists what it received; any other request is recorded and echoed as
-// JSON ({ok, path, method, body}); /status/NNN in the path answers that status, /stream streams 5 chunks.
+// JSON ({ok, path, method, body}); /status/NNN in the path answers that status, /stream streams 5 chunks,
+// /crawler-price/D sets `crawler-price: USD D` on the answer (/crawler-price/bad: a malformed one).
 // WebSocket upgrades on any path are recorded too (with upgrade: true) and then echo every message;
 // an upgrade whose path has /status/NNN is refused with that HTTP status instead.
 import http from 'node:http';
@@ -249,6 +250,9 @@ function startOrigin() {
       }
       return res.end();
     }
+    // /crawler-price/0.003 in the path: the origin prices this response in band (pay per crawl).
+    const inBand = /\/crawler-price\/([0-9.]+|bad)(?=\/|$)/.exec(url.pathname);
+    if (inBand) res.setHeader('crawler-price', inBand[1] === 'bad' ? 'USD one' : `USD ${inBand[1]}`);
     return send(res, 200, { ok: true, path: req.url, method: req.method, body });
   });
 

@@ -5,6 +5,8 @@
 //! config; `pay`/`sign` run the official clients; `chain` reads balances and authorization state.
 
 pub mod chain;
+pub mod crawler;
+pub mod dns;
 pub mod forward;
 pub mod gateway;
 pub mod lenient_origin;

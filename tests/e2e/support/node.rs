@@ -111,3 +111,15 @@ pub async fn extensions(args: &[&str]) -> ExtensionResult {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     serde_json::from_value(node("extensions.mjs", &args).await).expect("extensions result")
 }
+
+/// Signs a crawler request with npm `web-bot-auth` (`tests/harness/crawler.mjs`): `spec` is its
+/// JSON input (`url`, `headers`, `components`, `created`, `expires`, `nonce`, `jwk`); the
+/// headers to send come back.
+pub async fn crawler_headers(spec: &Value) -> Vec<(String, String)> {
+    let out = node("crawler.mjs", &[spec.to_string()]).await;
+    out.as_object()
+        .expect("crawler.mjs prints an object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string header").to_string()))
+        .collect()
+}
