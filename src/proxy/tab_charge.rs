@@ -28,6 +28,7 @@ use crate::toll::cloudflare::{
 };
 use crate::toll::identity::Identity;
 use crate::toll::policy::{TabAccount, TollBooth};
+use crate::toll::tab_offer;
 use crate::toll::usd::MicroUsd;
 use crate::x402::reason::Rejection;
 
@@ -40,6 +41,9 @@ pub struct TabCharge {
     pub price: MicroUsd,
     /// `crawler-max-price`: the origin may price in band up to this.
     pub max: Option<MicroUsd>,
+    /// Paid by accepting the x402 tab offer: the answer carries `PAYMENT-RESPONSE`.
+    pub x402: bool,
+    pub host: String,
     pub commitment: [u8; 32],
     pub method: String,
     pub url: String,
@@ -120,6 +124,35 @@ impl TabRefusal {
     }
 }
 
+/// How a crawler names what it pays: Cloudflare's headers, or an x402 payment accepting the tab
+/// offer.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Named<'a> {
+    Headers {
+        exact: Option<&'a str>,
+        max: Option<&'a str>,
+    },
+    /// A `PAYMENT-SIGNATURE` for the `batch-settlement` tab offer (its amount, or why not).
+    Tab(Result<MicroUsd, &'static str>),
+}
+
+impl<'a> Named<'a> {
+    /// What `req` names, if anything: the price headers, else a tab payment in `PAYMENT-SIGNATURE`.
+    pub fn of(req: &'a RequestHeader, facts: &RequestFacts, max_header: usize) -> Option<Self> {
+        let text = |name| req.headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
+        let (exact, max) = (text(CRAWLER_EXACT_PRICE), text(CRAWLER_MAX_PRICE));
+        // A payment decides: the tab offer accepted, or an x402 payment for the paywall.
+        if let Some(value) = facts.payment_signature.as_deref() {
+            let header = crate::x402::decode_payment_header(value, max_header).ok()?;
+            return tab_offer::read_payment(header.raw(), &facts.host).map(Self::Tab);
+        }
+        if facts.x_payment.is_some() {
+            return None;
+        }
+        (exact.is_some() || max.is_some()).then_some(Self::Headers { exact, max })
+    }
+}
+
 /// Checks a request that names its price and opens its tab charge.
 pub(super) fn open(
     payments: &Payments,
@@ -127,36 +160,51 @@ pub(super) fn open(
     identity: &Identity,
     crawler: &Arc<str>,
     price: MicroUsd,
+    named: Named<'_>,
     facts: &RequestFacts,
-    req: &RequestHeader,
 ) -> Result<TabCharge, TabRefusal> {
     use CrawlerError as E;
-    let text = |name| req.headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
-    let (exact, max) = (text(CRAWLER_EXACT_PRICE), text(CRAWLER_MAX_PRICE));
-    if exact.is_some() && max.is_some() {
-        return Err(TabRefusal::new(
-            E::ConflictingPriceHeaders,
-            "conflicting_price_headers",
-            "send crawler-exact-price or crawler-max-price, not both",
-        ));
-    }
-    let named = exact
-        .map(|v| (CRAWLER_EXACT_PRICE, v))
-        .or(max.map(|v| (CRAWLER_MAX_PRICE, v)));
-    let Some((header, value)) = named else {
-        return Err(TabRefusal::new(
-            E::MissingCrawlerPrice,
-            "missing_crawler_price",
-            "send crawler-exact-price or crawler-max-price",
-        ));
+    let (header, offered, is_max, x402) = match named {
+        Named::Headers {
+            exact: Some(_),
+            max: Some(_),
+        } => {
+            return Err(TabRefusal::new(
+                E::ConflictingPriceHeaders,
+                "conflicting_price_headers",
+                "send crawler-exact-price or crawler-max-price, not both",
+            ));
+        }
+        Named::Headers { exact, max } => {
+            let (header, value, is_max) = match (exact, max) {
+                (Some(v), _) => (CRAWLER_EXACT_PRICE, v, false),
+                (None, Some(v)) => (CRAWLER_MAX_PRICE, v, true),
+                (None, None) => {
+                    return Err(TabRefusal::new(
+                        E::MissingCrawlerPrice,
+                        "missing_crawler_price",
+                        "send crawler-exact-price or crawler-max-price",
+                    ));
+                }
+            };
+            let offered = MicroUsd::parse(value, false).map_err(|_| {
+                TabRefusal::new(
+                    E::InvalidCrawlerPriceValue,
+                    "invalid_crawler_price_value",
+                    "a crawler price looks like `USD 0.01`",
+                )
+            })?;
+            (header, offered, is_max, false)
+        }
+        Named::Tab(Ok(amount)) => (crate::x402::PAYMENT_SIGNATURE, amount, false, true),
+        Named::Tab(Err(reason)) => {
+            return Err(TabRefusal::new(
+                E::InvalidCrawlerPriceValue,
+                reason,
+                "the payment does not match this resource's tab offer",
+            ));
+        }
     };
-    let offered = MicroUsd::parse(value, false).map_err(|_| {
-        TabRefusal::new(
-            E::InvalidCrawlerPriceValue,
-            "invalid_crawler_price_value",
-            "a crawler price looks like `USD 0.01`",
-        )
-    })?;
     let Some(signature) = identity.signature.as_ref() else {
         return Err(TabRefusal::new(
             E::StrongAuthRequired,
@@ -171,14 +219,14 @@ pub(super) fn open(
             "the crawler price header must be a component covered by the signature",
         ));
     }
-    if exact.is_some() && offered != price {
+    if !is_max && offered != price {
         return Err(TabRefusal::new(
             E::InvalidCrawlerExactPrice,
             "invalid_crawler_exact_price",
             "crawler-exact-price is not the price of this resource (see crawler-price)",
         ));
     }
-    if max.is_some() && offered < price {
+    if is_max && offered < price {
         return Err(TabRefusal::new(
             E::InvalidCrawlerMaxPrice,
             "invalid_crawler_max_price",
@@ -214,7 +262,7 @@ pub(super) fn open(
         None
     } else {
         // Held at the most the request may cost: its price, or its maximum (in-band pricing).
-        let most = if max.is_some() { offered } else { price };
+        let most = if is_max { offered } else { price };
         let held = payments
             .toll
             .tabs
@@ -233,7 +281,9 @@ pub(super) fn open(
         account: account.clone(),
         crawler: crawler.clone(),
         price,
-        max: max.is_some().then_some(offered),
+        max: is_max.then_some(offered),
+        x402,
+        host: facts.host.clone(),
         commitment,
         method: facts.method.clone(),
         url: facts.resource_url.clone(),
@@ -358,6 +408,11 @@ pub(super) async fn answered(
     };
     if booth_emits {
         let _ = response.insert_header(CRAWLER_CHARGED, charged.to_string());
+    }
+    if charge.x402 {
+        let now = payments.clock.now_secs();
+        let value = tab_offer::response(&charge.host, charged, &charge.commitment, now);
+        let _ = response.insert_header("PAYMENT-RESPONSE", value);
     }
     Ok(())
 }

@@ -18,19 +18,19 @@ use super::Gateway;
 use super::ctx::{Outcome, RequestCtx};
 use super::request::RequestFacts;
 use super::respond::Reply;
-use super::tab_charge::{self, TabCharge};
+use super::tab_charge::{self, Named, TabCharge};
 use crate::ledger::Ledger;
 use crate::snapshot::Route;
 use crate::store::TabBook;
-use crate::toll::cloudflare::{
-    CRAWLER_ERROR, CRAWLER_EXACT_PRICE, CRAWLER_MAX_PRICE, CRAWLER_PRICE, CrawlerError,
-};
+use crate::toll::cloudflare::{CRAWLER_ERROR, CRAWLER_PRICE, CrawlerError};
 use crate::toll::directory::Directories;
 use crate::toll::identity::{Asking, Classifier, Identity, Refusal};
 use crate::toll::policy::{Action, Decision, Mode, TollBooth};
 use crate::toll::rdns::Resolver;
 use crate::toll::signature::Message;
+use crate::toll::tab_offer;
 use crate::toll::usd::MicroUsd;
+use crate::x402::PAYMENT_REQUIRED;
 use crate::x402::challenge::Challenge;
 
 /// The toll booth's state that outlives a request and a reload: key directories and reverse DNS
@@ -96,6 +96,8 @@ pub struct TollCtx {
     /// The price asked (also under observe mode: what would have been charged).
     pub price: Option<MicroUsd>,
     pub emit_headers: bool,
+    /// The tab's `batch-settlement` offer, added to this crawler's 402.
+    pub tab_offer: Option<serde_json::Value>,
     /// A pay-per-crawl charge to a tab.
     pub tab: Option<TabCharge>,
 }
@@ -152,6 +154,7 @@ impl Gateway {
             method: identity.method.label(),
             price: decision.price,
             emit_headers: booth.emit_cloudflare_headers,
+            tab_offer: None,
             tab: None,
         };
         if decision.mode == Mode::Observe {
@@ -237,18 +240,28 @@ impl Gateway {
         ctx: &mut RequestCtx,
     ) -> TollStep {
         let price = decision.price.unwrap_or(booth.default_price);
-        let names_price = req.headers.contains_key(CRAWLER_EXACT_PRICE)
-            || req.headers.contains_key(CRAWLER_MAX_PRICE);
-        let paying_x402 = facts.payment_signature.is_some() || facts.x_payment.is_some();
-        if names_price && !paying_x402 {
+        let max_header = self.config.snapshot().max_payment_header_bytes;
+        // A crawler with room on its tab is offered it beside x402 `exact`.
+        if let (Some(toll), Some(sig)) = (ctx.toll.as_mut(), identity.signature.as_ref())
+            && let Some(account) = booth.tab(&sig.agent_url)
+            && self
+                .payments
+                .toll
+                .tabs
+                .has_room(&account.account, price.0, account.credit_limit.0)
+        {
+            toll.tab_offer = Some(tab_offer::offer(&facts.host, price));
+        }
+        if let Some(named) = Named::of(req, facts, max_header) {
+            let label = &decision.label;
             return match tab_charge::open(
                 &self.payments,
                 booth,
                 identity,
-                &decision.label,
+                label,
                 price,
+                named,
                 facts,
-                req,
             ) {
                 Ok(charge) => {
                     ctx.outcome = Outcome::Granted(if charge.replay.is_some() {
@@ -315,17 +328,24 @@ pub(super) fn published(booth: &TollBooth, facts: &RequestFacts) -> Option<Reply
 
 /// A 402 from the paywall at a toll price, with Cloudflare's headers.
 pub(super) fn with_price_headers(mut reply: Reply, toll: Option<&TollCtx>) -> Reply {
-    let Some(toll) = toll.filter(|t| t.emit_headers) else {
+    let Some(toll) = toll.filter(|_| reply.status == 402) else {
         return reply;
     };
-    if reply.status == 402
-        && let Some(price) = toll.price
-    {
+    if let (true, Some(price)) = (toll.emit_headers, toll.price) {
         reply.headers.push((CRAWLER_PRICE, price.to_string()));
         reply.headers.push((
             CRAWLER_ERROR,
             CrawlerError::MissingCrawlerPrice.code().to_string(),
         ));
+    }
+    if let Some(offer) = toll.tab_offer.as_ref() {
+        for header in reply.headers.iter_mut() {
+            if header.0.eq_ignore_ascii_case(PAYMENT_REQUIRED)
+                && let Some(with) = tab_offer::with_offer(&header.1, offer.clone())
+            {
+                header.1 = with;
+            }
+        }
     }
     reply
 }

@@ -122,6 +122,11 @@ impl TabBook {
         })
     }
 
+    /// Whether `price` more would stay within `limit` now (nothing is held).
+    pub fn has_room(&self, account: &Arc<str>, price: u64, limit: u64) -> bool {
+        self.hold(account, price, limit).is_some()
+    }
+
     /// Writes a charged line (durable before it returns) and counts it on the account; the hold
     /// ends either way.
     pub async fn charge(&self, hold: TabHold, line: TabLine) -> Result<TabInsert, LedgerError> {

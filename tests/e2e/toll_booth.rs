@@ -617,3 +617,108 @@ price = "USD 0.02"
         "{listed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_402_offers_the_tab_and_a_signed_payment_signature_accepting_it_is_charged_there() {
+    use base64::Engine;
+    let stack = Stack::shared();
+    let prefix = unique_prefix("toll-x402-tab");
+    let key = SigningKey::from_bytes(&[45u8; 32]);
+    let directory = DirectoryServer::start(std::slice::from_ref(&key));
+    let (gw, _) = toll_gateway(stack, &prefix, &directory.url(), "USD 1.00", "").await;
+    let crawler = RustCrawler::new(key, directory.url());
+    let t = now();
+    let url = gw.url(&format!("{prefix}/doc"));
+    let plain = crawler.signed_headers(
+        "GET",
+        &url,
+        &[],
+        &["@authority", "signature-agent"],
+        t,
+        t + 60,
+        Some("x-1"),
+    );
+    let mut req = reqwest::Client::new().get(&url);
+    for (k, v) in &plain {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let r = req.send().await.expect("send");
+    assert_eq!(r.status(), 402);
+    assert_eq!(r.headers()["crawler-price"], "USD 0.01");
+    let required = decode_b64_json(r.headers()["payment-required"].to_str().expect("ascii"));
+    let offers = required["accepts"].as_array().expect("accepts");
+    assert_eq!(offers[0]["scheme"], "exact", "x402 exact first");
+    assert_eq!(offers[0]["amount"], "10000");
+    let tab = offers
+        .iter()
+        .find(|o| o["scheme"] == "batch-settlement")
+        .expect("the tab offer");
+    assert_eq!(tab["network"], "tab:127.0.0.1");
+    assert_eq!(tab["amount"], "10000");
+    assert_eq!(tab["asset"], "USD");
+
+    let payment =
+        json!({"x402Version": 2, "accepted": tab, "payload": {"amount": "10000", "asset": "USD"}});
+    let payment = base64::engine::general_purpose::STANDARD.encode(payment.to_string());
+    let signed = crawler.signed_headers(
+        "GET",
+        &url,
+        &[("payment-signature", &payment)],
+        &["@authority", "signature-agent", "payment-signature"],
+        t,
+        t + 60,
+        Some("x-2"),
+    );
+    let mut req = reqwest::Client::new().get(&url);
+    for (k, v) in &signed {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let r = req.send().await.expect("send");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["crawler-charged"], "USD 0.01");
+    let response = decode_b64_json(r.headers()["payment-response"].to_str().expect("ascii"));
+    assert_eq!(response["success"], true);
+    assert_eq!(response["network"], "tab:127.0.0.1");
+    let commitment = response["commitment"]
+        .as_str()
+        .expect("commitment id")
+        .to_string();
+    let reader = x402_gateway::ledger::Ledger::open_read_only(
+        &gw.dir.path().join("x402-ledger/payments.sqlite"),
+    )
+    .expect("ledger");
+    let line = reader
+        .tab_line(&commitment)
+        .expect("read")
+        .expect("the line of that commitment");
+    assert_eq!(
+        (line.account.as_str(), line.amount_micro_usd, line.status),
+        ("acme", 10_000, 200)
+    );
+    assert_eq!(
+        stack.origin_log(&format!("{prefix}/doc")).await.len(),
+        1,
+        "the 402 did not reach the origin"
+    );
+
+    // The payment header not covered by the signature: refused, nothing charged.
+    let unsigned = crawler.signed_headers(
+        "GET",
+        &url,
+        &[],
+        &["@authority", "signature-agent"],
+        t,
+        t + 60,
+        Some("x-3"),
+    );
+    let mut req = reqwest::Client::new()
+        .get(&url)
+        .header("payment-signature", payment.as_str());
+    for (k, v) in &unsigned {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let r = req.send().await.expect("send");
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["crawler-error"], "InvalidSignature");
+    assert_eq!(owed(&gw, "acme"), 10_000);
+}
