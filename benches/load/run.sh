@@ -8,6 +8,9 @@
 #   3. "pass":          the same file on a priced route, each request carrying a valid access pass
 #      (`X402-Pass`, minted with `x402-gateway pass`), vs nginx's free proxy; compare with the
 #      gateway's free-route row of the same run for what the pass check costs.
+#   4. "toll booth on": the same 402 from a second gateway whose `[toll_booth]` is on, asked by a
+#      plain agent (classified, then the route's own 402) and by GPTBot (charged its crawler price:
+#      `crawler-price` and the re-priced offers); compare with row 1 for what the toll booth costs.
 #
 # Each pair is measured back to back with `wrk --latency`, RUNS times. Prints a markdown table.
 # Knobs (env): DURATION (5s), CONNECTIONS (32), WRK_THREADS (1), WARMUP (1s, 0 = none), RUNS (2),
@@ -106,7 +109,7 @@ PY
         echo "${out[*]}"
     fi
 }
-read -r GW_PORT ADMIN_PORT NGINX_PORT ORIGIN_PORT < <(free_ports 4)
+read -r GW_PORT ADMIN_PORT NGINX_PORT ORIGIN_PORT TOLL_PORT TOLL_ADMIN_PORT < <(free_ports 6)
 
 TMP=$(mktemp -d /tmp/x402-load.XXXXXX)
 PIDS=()
@@ -170,6 +173,18 @@ PIDS+=($!)
 GW_PID=${PIDS[-1]}
 gw_healthy() { curl -fsS "http://127.0.0.1:$ADMIN_PORT/healthz" | grep -q '^ok'; }
 wait_for gateway "$GW_PID" gw_healthy
+# The same config with the toll booth on, for the "toll booth on" rows.
+render "$HERE/gateway.toml.tmpl" "$TMP/gateway-toll.toml" \
+    GW_PORT="$TOLL_PORT" ADMIN_PORT="$TOLL_ADMIN_PORT" ORIGIN_PORT="$ORIGIN_PORT"
+cat "$HERE/toll.toml" >>"$TMP/gateway-toll.toml"
+RUST_LOG=$GW_LOG "${PIN_SERVER[@]}" "$GATEWAY" run --config "$TMP/gateway-toll.toml" >"$TMP/gateway-toll.log" 2>&1 &
+PIDS+=($!)
+TOLL_PID=${PIDS[-1]}
+toll_healthy() { curl -fsS "http://127.0.0.1:$TOLL_ADMIN_PORT/healthz" | grep -q '^ok'; }
+wait_for "toll gateway" "$TOLL_PID" toll_healthy
+CRAWLER_UA="Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+curl -s -D "$TMP/toll-402.headers" -o /dev/null -A "$CRAWLER_UA" "http://127.0.0.1:$TOLL_PORT$PAID_PATH"
+grep -qi '^crawler-price: USD 0.02' "$TMP/toll-402.headers" || die "the toll gateway did not charge GPTBot its price"
 PASS=$("$GATEWAY" pass --config "$TMP/gateway.toml" --route pass --payer 0x857b06519E91e3A54538791bDbb0E22373e36b66 --ttl-secs 86400)
 curl -fsS -o "$TMP/pass.body" -H "X402-Pass: $PASS" "http://127.0.0.1:$GW_PORT$PASS_PATH" ||
     die "the gateway refused the bench pass"
@@ -252,18 +267,21 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 ROWS=()
 for run in $(seq 1 "$RUNS"); do
-    for scenario in challenge free pass; do
+    for scenario in challenge free pass toll_agent toll_crawler; do
         gw_path=""
         gw_header=""
+        gw_port=$GW_PORT
         case $scenario in
             challenge) path=$PAID_PATH; label="402 challenge" ;;
             free) path=$FREE_PATH; label="free route → origin" ;;
             pass) path=$FREE_PATH; gw_path=$PASS_PATH; gw_header="X402-Pass: $PASS"; label="pass → origin (nginx: free)" ;;
+            toll_agent) path=$PAID_PATH; gw_port=$TOLL_PORT; gw_header="User-Agent: x402-client/2"; label="402, toll booth on, plain agent" ;;
+            toll_crawler) path=$PAID_PATH; gw_port=$TOLL_PORT; gw_header="User-Agent: $CRAWLER_UA"; label="402, toll booth on, GPTBot charged" ;;
         esac
         log "run $run: $label: nginx"
         load "$run-$scenario-nginx" "$NGINX_PORT" "$path"
         log "run $run: $label: gateway"
-        load "$run-$scenario-gateway" "$GW_PORT" "${gw_path:-$path}" "$gw_header"
+        load "$run-$scenario-gateway" "$gw_port" "${gw_path:-$path}" "$gw_header"
         read -r n_rps n_p50 n_p99 n_total n_non n_err < <(parse_wrk "$TMP/wrk-$run-$scenario-nginx.txt")
         read -r g_rps g_p50 g_p99 g_total g_non g_err < <(parse_wrk "$TMP/wrk-$run-$scenario-gateway.txt")
         ROWS+=("| $run | $label | nginx | $(printf '%.0f' "$n_rps") | $n_p50 | $n_p99 | $n_total | $n_non | $n_err | | | |")
@@ -271,6 +289,7 @@ for run in $(seq 1 "$RUNS"); do
     done
 done
 kill -0 "$GW_PID" 2>/dev/null || die "gateway died during the run (log: $TMP/gateway.log)"
+kill -0 "$TOLL_PID" 2>/dev/null || die "toll gateway died during the run (log: $TMP/gateway-toll.log)"
 
 # --- report -------------------------------------------------------------------------------------
 pinning="none"
