@@ -14,6 +14,7 @@
 //! | `policy` | the compiled `[toll_booth]` and its decision: allow, charge, block, or the route's price |
 //! | `cloudflare` | `crawler-*` headers and error codes |
 //! | `publish` | robots.txt and `/.well-known/x402` |
+//! | `tab_offer` | the credit-backed `batch-settlement` offer of a tab, and its `PAYMENT-RESPONSE` |
 
 pub mod builtin;
 pub mod cloudflare;
@@ -24,4 +25,5 @@ pub mod policy;
 pub mod publish;
 pub mod rdns;
 pub mod signature;
+pub mod tab_offer;
 pub mod usd;
