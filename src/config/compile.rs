@@ -111,7 +111,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     };
 
     let mut access = super::access::compile(&toml.access, base, ctx, &mut f);
-    let mut toll = super::toll::compile(&toml, base, ctx, &mut f);
+    let mut toll = super::toll::compile(&toml, base, &mut f);
     let toll_options = toll
         .as_ref()
         .map(|_| payment.toll_options(&mut f))
