@@ -246,7 +246,7 @@ async fn a_ledger_that_cannot_write_refuses_the_payment_before_the_origin() {
     let routes = "[[routes]]\npath = \"/full/**\"\nprice = \"$0.001\"\n";
     let mut config = Gateway::config(stack, &stack.info.facilitator, &pay_to, routes);
     // A ledger capped at a few pages: it fills after a handful of payments, as a full disk would.
-    config.push_str("\n[ledger]\nmax_size_mb = 0.05\n");
+    config.push_str("\n[ledger]\nmax_size_mb = 0.1\n");
     let gw = Gateway::start(&config).await;
     let path = "/full/x";
     let (v2, _) = challenge(&gw, path).await;
