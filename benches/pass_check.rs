@@ -7,29 +7,21 @@
 //!
 //! ## Results: see `benches/README.md` ("Passes").
 
+#[path = "common/config.rs"]
+mod config;
+
 use std::hint::black_box;
-use std::path::Path;
 
 use alloy_primitives::Address;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::executor::block_on;
 use x402_gateway::access::pass::{self, PassClaims};
-use x402_gateway::config::{CompileContext, compile};
 use x402_gateway::snapshot::Pricing;
 use x402_gateway::store::{AccessState, MemoryAccessState};
 use x402_gateway::x402::challenge::UNPAID_V2;
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:8402"]
-default_origin = "origin"
-[facilitator]
-url = "http://127.0.0.1:1"
-[payment]
-networks = ["eip155:84532"]
-pay_to = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-[origins.origin]
-addresses = ["127.0.0.1:9000"]
+/// Routes after `common::config::BASE`.
+const ROUTES: &str = r#"
 [[routes]]
 name = "docs"
 path = "/docs/**"
@@ -51,15 +43,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn bench(c: &mut Criterion) {
-    let ctx = CompileContext {
-        version: 1,
-        now: 1_000,
-        previous: None,
-        env: &env,
-    };
-    let snapshot = compile(Path::new("gateway.toml"), CONFIG, &ctx)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .snapshot;
+    let snapshot = config::snapshot(ROUTES, 1_000, &env);
     let docs = snapshot
         .routes
         .find("GET", "example.com", "/docs/a")

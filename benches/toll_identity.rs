@@ -8,34 +8,25 @@
 //!
 //! ## Results: see `benches/README.md` ("Toll booth").
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "../tests/e2e/support/crawler.rs"]
 mod crawler;
 
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 use x402_gateway::clock::{Clock, SystemClock};
-use x402_gateway::config::{CompileContext, compile};
 use x402_gateway::toll::directory::Directories;
 use x402_gateway::toll::identity::{Asking, Classifier};
 use x402_gateway::toll::signature::Message;
 
-fn config(directory: &str) -> String {
+/// The route and toll booth after `common::config::BASE`: `acme` signs with keys at `directory`.
+fn toll_booth(directory: &str) -> String {
     format!(
         r#"
-[server]
-listen = ["127.0.0.1:8402"]
-default_origin = "origin"
-[facilitator]
-url = "http://127.0.0.1:1"
-[payment]
-networks = ["eip155:84532"]
-pay_to = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-[origins.origin]
-addresses = ["127.0.0.1:9000"]
 [[routes]]
 path = "/**"
 price = "$0.001"
@@ -49,17 +40,6 @@ action = "charge"
 price = "USD 0.002"
 "#
     )
-}
-
-fn headers(pairs: &[(String, String)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (k, v) in pairs {
-        map.append(
-            HeaderName::from_bytes(k.as_bytes()).expect("name"),
-            HeaderValue::from_str(v).expect("value"),
-        );
-    }
-    map
 }
 
 /// The request as the classifier reads it.
@@ -82,24 +62,16 @@ fn asking<'a>(headers: &'a HeaderMap, agent: &'a str, now: u64) -> Asking<'a> {
 fn bench(c: &mut Criterion) {
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let directory = crawler::DirectoryServer::start(std::slice::from_ref(&key));
-    let ctx = CompileContext {
-        version: 1,
-        now: SystemClock.now_secs(),
-        previous: None,
-        env: &|_| None,
-    };
-    let snapshot = compile(Path::new("bench.toml"), &config(&directory.url()), &ctx)
-        .expect("config")
-        .snapshot;
+    let now = SystemClock.now_secs();
+    let snapshot = config::snapshot(&toll_booth(&directory.url()), now, &|_| None);
     let booth = snapshot.toll.as_ref().expect("toll booth");
     let classifier = Classifier {
         directories: Directories::new(booth.directory.clone()),
         resolver: None,
     };
-    let now = SystemClock.now_secs();
     let signer = crawler::RustCrawler::new(key, directory.url());
     let url = "http://site.example/articles/1";
-    let signed = headers(&signer.signed_headers(
+    let signed = crawler::header_map(&signer.signed_headers(
         "GET",
         url,
         &[("crawler-exact-price", "USD 0.002")],
@@ -108,11 +80,11 @@ fn bench(c: &mut Criterion) {
         now + 300,
         Some("bench-nonce"),
     ));
-    let claim = headers(&[(
+    let claim = crawler::header_map(&[(
         "user-agent".into(),
         "Mozilla/5.0 (compatible; GPTBot/1.2)".into(),
     )]);
-    let plain = headers(&[("user-agent".into(), "x402-client/2".into())]);
+    let plain = crawler::header_map(&[("user-agent".into(), "x402-client/2".into())]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -265,13 +265,7 @@ impl RustCrawler {
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
         );
-        let mut headers = HeaderMap::new();
-        for (name, value) in &out {
-            headers.append(
-                HeaderName::from_bytes(name.as_bytes()).expect("header name"),
-                HeaderValue::from_str(value).expect("header value"),
-            );
-        }
+        let headers = header_map(&out);
         let msg = Message {
             method,
             scheme: uri.scheme_str().expect("absolute URL"),
@@ -292,4 +286,16 @@ impl RustCrawler {
         out.push(("Signature".to_owned(), sig));
         out
     }
+}
+
+/// Header name/value pairs as a `HeaderMap` (repeated names appended, in order).
+pub fn header_map(pairs: &[(String, String)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        headers.append(
+            HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+    headers
 }
