@@ -251,7 +251,7 @@ async fn a_ledger_that_cannot_write_refuses_the_payment_before_the_origin() {
     let path = "/full/x";
     let (v2, _) = challenge(&gw, path).await;
     let payer = stack.payer();
-    let payments = node::sign_many(2, &payer.private_key, &v2["accepts"][0], 30).await;
+    let payments = node::sign_many(2, &payer.private_key, &v2["accepts"][0], 200).await;
     let mut served = 0;
     let mut refused = None;
     let client = reqwest::Client::new();

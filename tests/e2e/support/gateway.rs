@@ -7,12 +7,24 @@ use std::time::Duration;
 
 use super::Stack;
 
-/// A free loopback port.
+/// A free loopback port, never handed out twice in one test run and never from the kernel's
+/// ephemeral range (32768–60999 on Linux), so a port given to one test gateway is not taken in
+/// the meantime by another test's outgoing connection or by a second `free_port` call.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 12_000;
+    const SPAN: u16 = 20_000;
+    // Each test binary starts at its own offset so two binaries running at once rarely meet.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() % u32::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + (seed.wrapping_add(step.wrapping_mul(7))) % SPAN;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// A running gateway; killed on drop.
