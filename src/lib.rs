@@ -15,6 +15,7 @@
 //! | `tally` | per-key sums under a cap with holds that give back on drop (reservations, owed value) |
 //! | `ledger` | the durable payment ledger (SQLite, group commit) and its export |
 //! | `settlement` | after the request path: owed values, the background settlement worker, start-up recovery |
+//! | `billing` | the toll booth's tabs after the request path: cutoffs into batches, invoices, webhooks |
 //! | `config` | `gateway.toml` → `Snapshot`, validation with line:column, hot reload |
 //! | `snapshot` | the immutable live configuration |
 //! | `proxy` | the request path as Pingora phases |
@@ -27,6 +28,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod billing;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -85,7 +85,7 @@ fn health_checks(snapshot: &Snapshot) -> Vec<JoinHandle<()>> {
         .values()
         .filter_map(|origin| match &origin.kind {
             OriginKind::Upstream(up) => Some((up.balancer.clone(), up.health_interval?)),
-            OriginKind::Static(_) => None,
+            OriginKind::Static(_) | OriginKind::Invoice => None,
         })
         .map(|(balancer, every)| {
             tokio::spawn(async move {

@@ -225,6 +225,8 @@ pub enum OriginKind {
     Upstream(Upstream),
     /// A directory served by the gateway itself.
     Static(PathBuf),
+    /// The gateway's own answer to a paid tab invoice (`proxy/invoice.rs`).
+    Invoice,
 }
 
 /// A pool of origin servers.

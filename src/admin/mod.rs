@@ -6,8 +6,10 @@
 //! | `GET /readyz` | 200 once a config is loaded (facilitator state is on `/status`, not here: a facilitator outage must not pull free routes out of a load balancer) |
 //! | `GET /status` | JSON: config version, when it was loaded, last reload error, routes, facilitator `/supported`, the ledger's payments by state (paid-not-delivered among them) and the value owed under `background` |
 //! | `GET /metrics` | Prometheus text, see `metrics.rs` |
+//! | `/tabs…` | the toll booth's tabs and batches, see `tabs.rs` |
 
 pub mod metrics;
+pub mod tabs;
 pub mod toll_metrics;
 
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub guard: Arc<dyn ReplayGuard>,
     pub settlement: Arc<Settlement>,
+    /// The tabs' billing (`None` without a ledger).
+    pub billing: Option<Arc<crate::billing::Billing>>,
 }
 
 impl Admin {
@@ -97,6 +101,14 @@ impl Admin {
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
+        let method = session.req_header().method.as_str().to_string();
+        let query = session.req_header().uri.query().map(str::to_string);
+        if let Some((status, doc)) =
+            tabs::answer(self.billing.as_deref(), &method, &path, query.as_deref()).await
+        {
+            let body = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+            return respond(status, "application/json", body);
+        }
         let (status, content_type, body) = match path.as_str() {
             "/healthz" | "/readyz" => (200, "text/plain", b"ok\n".to_vec()),
             "/status" => (
@@ -111,12 +123,16 @@ impl ServeHttp for Admin {
             }
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
-        Response::builder()
-            .status(status)
-            .header("Content-Type", content_type)
-            .header("Content-Length", body.len())
-            .header("Cache-Control", "no-store")
-            .body(body)
-            .unwrap_or_default()
+        respond(status, content_type, body)
     }
+}
+
+fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header("Content-Type", content_type)
+        .header("Content-Length", body.len())
+        .header("Cache-Control", "no-store")
+        .body(body)
+        .unwrap_or_default()
 }

@@ -11,6 +11,8 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::{Admin, Metrics};
+use crate::billing::Billing;
+use crate::billing::service::BillingService;
 use crate::clock::{Clock, SystemClock};
 use crate::config::reload::LiveConfig;
 use crate::config::{CompileContext, load, process_env};
@@ -106,7 +108,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             verifications: InFlight::new(),
             settlement: settlement.clone(),
             access: access.clone(),
-            toll,
+            toll: toll.clone(),
         },
     };
     let app = GuardedApp::new(
@@ -129,12 +131,28 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     }
     server.add_service(proxy);
 
+    // The tabs' cutoffs, invoices and webhooks live beside the ledger.
+    let billing = config.snapshot().ledger.as_ref().map(|settings| {
+        Arc::new(Billing::new(
+            config.clone(),
+            toll.clone(),
+            clock.clone(),
+            &settings.path,
+        ))
+    });
+    if let Some(billing) = &billing {
+        server.add_service(background_service(
+            "x402-billing",
+            BillingService(billing.clone()),
+        ));
+    }
     if let Some(addr) = &admin_listen {
         let admin = Admin {
             config: config.clone(),
             metrics: metrics.clone(),
             guard: guard.clone(),
             settlement: settlement.clone(),
+            billing,
         };
         let mut service = Service::new("x402-admin".to_string(), admin);
         service.add_tcp(addr);

@@ -111,7 +111,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
     };
 
     let mut access = super::access::compile(&toml.access, base, ctx, &mut f);
-    let mut toll = super::toll::compile(&toml, base, &mut f);
+    let mut toll = super::toll::compile(&toml, base, ctx, &mut f);
     let toll_options = toll
         .as_ref()
         .map(|_| payment.toll_options(&mut f))
@@ -180,6 +180,13 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             true
         }
     };
+    if let Some(booth) = &mut toll {
+        booth.invoice_options = toll_options
+            .iter()
+            .filter(|o| o.asset.usd)
+            .cloned()
+            .collect();
+    }
     let toll_route = match (&mut toll, &default_origin) {
         (Some(booth), Some(origin)) => {
             booth.default_offers = super::toll::offers(booth, &toll_options, "", "", None);

@@ -11,17 +11,20 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::access::duration_secs;
+use super::compile::CompileContext;
 use super::error::Findings;
 use super::schema::{GatewayToml, PriceToml, RouteToml};
-use super::toll_schema::{CrawlerToml, DirectoryToml, DnsToml, TollBoothToml};
+use super::toll_schema::{
+    CrawlerToml, CycleToml, DirectoryToml, DnsToml, TollBoothToml, WebhookToml,
+};
 use crate::price::{PaymentOption, to_atomic};
 use crate::routes::{RouteSpec, RouteTable, RouteTableBuilder};
 use crate::toll::builtin::CRAWLERS;
 use crate::toll::directory::Limits;
 use crate::toll::ip_ranges::IpRanges;
 use crate::toll::policy::{
-    Action, Crawler, Mode, RoutePrice, SignatureRules, TabAccount, TollBooth, TollOffers,
-    normalize_agent,
+    Action, Crawler, Mode, RoutePrice, SignatureRules, TabAccount, TabWebhook, TollBooth,
+    TollOffers, normalize_agent,
 };
 use crate::toll::publish;
 use crate::toll::rdns::DnsSettings;
@@ -41,7 +44,12 @@ const FREE_PATHS: [&str; 8] = [
 ];
 
 /// Compiles `[toll_booth]`; `None` when absent or in error (reported to `f`).
-pub(super) fn compile(toml: &GatewayToml, base: &Path, f: &mut Findings<'_>) -> Option<TollBooth> {
+pub(super) fn compile(
+    toml: &GatewayToml,
+    base: &Path,
+    ctx: &CompileContext<'_>,
+    f: &mut Findings<'_>,
+) -> Option<TollBooth> {
     let t = toml.toll_booth.as_ref()?;
     let mode = mode(t.mode.as_ref(), f).unwrap_or(Mode::Enforce);
     let default_bot_action = action(t.default_bot_action.as_ref(), Action::Charge, f);
@@ -109,11 +117,21 @@ pub(super) fn compile(toml: &GatewayToml, base: &Path, f: &mut Findings<'_>) -> 
                 }
             };
             let agent = agent_url(&tb.signature_agent, f)?;
+            let (every_secs, offset_secs) = cycle(tb.cycle.as_ref(), f);
             Some(Arc::new(TabAccount {
                 account: Arc::from(tb.account.get_ref().as_str()),
                 signature_agent: agent,
                 credit_limit: price(&tb.credit_limit, f)?,
                 block_on_limit,
+                every_secs,
+                offset_secs,
+                pay_within_secs: tb
+                    .pay_within
+                    .as_ref()
+                    .and_then(|d| duration_secs(d, f))
+                    .unwrap_or(7 * 86_400),
+                export_dir: tb.export_dir.as_ref().map(|d| base.join(d)),
+                webhook: tb.webhook.as_ref().and_then(|w| webhook(w, ctx, f)),
             }))
         })
         .collect::<Vec<_>>();
@@ -165,6 +183,7 @@ pub(super) fn compile(toml: &GatewayToml, base: &Path, f: &mut Findings<'_>) -> 
         dns,
         prices: prices.into_iter().collect(),
         default_offers: TollOffers::default(),
+        invoice_options: Vec::new(),
         robots_txt: None,
         well_known: None,
     };
@@ -219,6 +238,82 @@ pub(super) fn offers(
         out.0.insert(p, Arc::new(challenge));
     }
     out
+}
+
+/// The environment variable a webhook's secret is read from when the file names none.
+pub const DEFAULT_WEBHOOK_SECRET_ENV: &str = "TAB_WEBHOOK_SECRET";
+
+/// `cycle = { every, cutoff }` → (every, offset) in seconds; default daily at 00:00 UTC.
+fn cycle(c: Option<&Spanned<CycleToml>>, f: &mut Findings<'_>) -> (u64, u64) {
+    let Some(c) = c else { return (86_400, 0) };
+    let every = c
+        .get_ref()
+        .every
+        .as_ref()
+        .and_then(|d| duration_secs(d, f))
+        .unwrap_or(86_400);
+    let offset = match &c.get_ref().cutoff {
+        None => 0,
+        Some(t) => {
+            let parsed = t
+                .get_ref()
+                .trim_end_matches('Z')
+                .split_once(':')
+                .and_then(|(h, m)| {
+                    let (h, m) = (h.parse::<u64>().ok()?, m.parse::<u64>().ok()?);
+                    (h < 24 && m < 60).then_some(h * 3600 + m * 60)
+                });
+            parsed.unwrap_or_else(|| {
+                f.error(t.span(), "a cutoff is a UTC time of day, \"HH:MM\"");
+                0
+            })
+        }
+    };
+    if every < crate::billing::cycle::MIN_EVERY_SECS
+        && let Some(span) = c.get_ref().every.as_ref().map(Spanned::span)
+    {
+        f.error(span, "a tab's cycle is at least \"1m\"");
+    }
+    if offset >= every {
+        f.error(
+            c.span(),
+            "the cutoff must fall within one cycle (`cutoff` < `every`)",
+        );
+    }
+    (every, offset % every.max(1))
+}
+
+/// `webhook = { … }`: its secret from the environment, never from the file.
+fn webhook(
+    w: &Spanned<WebhookToml>,
+    ctx: &CompileContext<'_>,
+    f: &mut Findings<'_>,
+) -> Option<TabWebhook> {
+    let hook = w.get_ref();
+    let url = hook.url.get_ref();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        f.error(
+            hook.url.span(),
+            "a webhook URL starts with https:// (or http://)",
+        );
+    }
+    let (var, span) = hook
+        .secret
+        .as_ref()
+        .map_or((DEFAULT_WEBHOOK_SECRET_ENV.to_string(), w.span()), |s| {
+            (s.get_ref().env.clone(), s.span())
+        });
+    let secret = ctx.secret(&var, "the tab webhook's HMAC secret", span, f)?;
+    Some(TabWebhook {
+        url: url.clone(),
+        secret: secret.into_bytes(),
+        retries: hook.retries.unwrap_or(8),
+        retry_delay_secs: hook
+            .retry_delay
+            .as_ref()
+            .and_then(|d| duration_secs(d, f))
+            .unwrap_or(30),
+    })
 }
 
 /// `directory = { … }`, with the draft's limits as defaults.

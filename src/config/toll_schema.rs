@@ -205,6 +205,47 @@ pub struct TabToml {
     /// Beyond the limit: `"prepay"` (default: offer x402 `exact` only) or `"block"`.
     #[serde(default)]
     pub on_limit: Option<Spanned<String>>,
+    /// When open lines close into a batch. Default `{ every = "1d", cutoff = "00:00" }` (UTC).
+    #[serde(default)]
+    pub cycle: Option<Spanned<CycleToml>>,
+    /// A batch unpaid this long after its cutoff makes the account overdue (x402 `exact` only,
+    /// or blocked, as over the limit). Default `"7d"`.
+    #[serde(default)]
+    pub pay_within: Option<Spanned<String>>,
+    /// Where each batch's invoice is written as `<batch>.jsonl` and `<batch>.csv`.
+    #[serde(default)]
+    pub export_dir: Option<String>,
+    /// Each batch is POSTed here, signed with HMAC-SHA256.
+    #[serde(default)]
+    pub webhook: Option<Spanned<WebhookToml>>,
+}
+
+/// `cycle = { every, cutoff }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleToml {
+    /// `"1d"` (default), `"12h"`, `"1h"`, …
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    /// The cutoff's time of day, UTC, `"HH:MM"`. Default `"00:00"`.
+    #[serde(default)]
+    pub cutoff: Option<Spanned<String>>,
+}
+
+/// `webhook = { url, secret, retries, retry_delay }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookToml {
+    pub url: Spanned<String>,
+    /// The HMAC key. Default `{ env = "TAB_WEBHOOK_SECRET" }`.
+    #[serde(default)]
+    pub secret: Option<Spanned<super::schema::EnvValue>>,
+    /// Retries after the first attempt. Default 8.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// The first retry's delay, doubled each time. Default `"30s"`.
+    #[serde(default)]
+    pub retry_delay: Option<Spanned<String>>,
 }
 
 /// `[toll_booth.publish]`.

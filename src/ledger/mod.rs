@@ -24,8 +24,10 @@
 //! | `export.rs` | CSV and JSON export |
 //! | `access.rs` | access state kept across restarts (pass uses, nonces, payment identifiers) |
 //! | `tab.rs` | the toll booth's tab lines (charged crawler requests, by commitment id) |
+//! | `batch.rs` | the tabs' batches (a cutoff's invoice per account), their payment and webhook delivery, suspended accounts |
 
 mod access;
+mod batch;
 mod checkpoint;
 mod error;
 pub mod export;
@@ -50,6 +52,7 @@ use tokio::sync::oneshot;
 
 use access::AccessWrite;
 pub use access::{AccessKind, AccessRow};
+pub use batch::{Batch, BillingDone, BillingWrite};
 pub use error::LedgerError;
 pub use reader::LedgerReader;
 pub use record::{Filter, Inserted, Move, Moved, Record, Summary};
@@ -292,6 +295,16 @@ impl Ledger {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Tab {
             line: Box::new(line),
+            reply,
+        })?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// A billing write (a cutoff, a payment, a webhook attempt, a suspension); `Ok` once durable.
+    pub async fn billing(&self, change: BillingWrite) -> Result<BillingDone, LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Billing {
+            change: Box::new(change),
             reply,
         })?;
         answer.await.map_err(|_| LedgerError::Closed)?

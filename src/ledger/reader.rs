@@ -10,6 +10,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::access::AccessRow;
+use super::batch::Batch;
 use super::error::LedgerError;
 use super::record::{Filter, Record, Summary};
 use super::schema::{RECORD_COLUMNS, open_reader, record_from_row};
@@ -105,6 +106,35 @@ impl LedgerReader {
     /// Each account's open tab, in micro-USD.
     pub fn open_tabs(&self) -> Result<Vec<(String, u64)>, LedgerError> {
         super::tab::open_balances(&self.conn())
+    }
+
+    /// The lines closed into `batch`, oldest first.
+    pub fn batch_lines(&self, batch: &str) -> Result<Vec<TabLine>, LedgerError> {
+        super::tab::in_batch(&self.conn(), batch)
+    }
+
+    /// The batch with this id.
+    pub fn batch(&self, id: &str) -> Result<Option<Batch>, LedgerError> {
+        super::batch::one(&self.conn(), id)
+    }
+
+    /// Batches, oldest cutoff first: of `account`, or all; unpaid only if asked.
+    pub fn batches(
+        &self,
+        account: Option<&str>,
+        unpaid_only: bool,
+    ) -> Result<Vec<Batch>, LedgerError> {
+        super::batch::list(&self.conn(), account, unpaid_only)
+    }
+
+    /// Batches their webhook has not accepted yet, oldest first.
+    pub fn undelivered_batches(&self) -> Result<Vec<Batch>, LedgerError> {
+        super::batch::undelivered(&self.conn())
+    }
+
+    /// Accounts an operator suspended.
+    pub fn suspended_accounts(&self) -> Result<Vec<String>, LedgerError> {
+        super::batch::suspended(&self.conn())
     }
 
     /// Whether `payer` has a payment on `route` accepted at or after `since_ms` that was charged

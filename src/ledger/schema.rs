@@ -93,9 +93,10 @@ pub(super) fn open_writer(
         )));
     }
     conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {CREATE_SCHEMA} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+        "BEGIN IMMEDIATE; {CREATE_SCHEMA} {} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
         super::access::CREATE,
-        super::tab::CREATE
+        super::tab::CREATE,
+        super::batch::CREATE
     ))
     .inspect_err(|_| {
         let _ = conn.execute_batch("ROLLBACK");

@@ -73,28 +73,41 @@ pub(super) fn insert(conn: &Connection, line: &TabLine) -> Result<TabInsert, Led
     })
 }
 
+const LINE_COLUMNS: &str = "commitment, account, crawler, route, method, url, status, amount, \
+                            created_ms, batch";
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TabLine> {
+    Ok(TabLine {
+        commitment: row.get(0)?,
+        account: row.get(1)?,
+        crawler: row.get(2)?,
+        route: row.get(3)?,
+        method: row.get(4)?,
+        url: row.get(5)?,
+        status: row.get(6)?,
+        amount_micro_usd: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+        created_ms: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
+        batch: row.get(9)?,
+    })
+}
+
 /// The line with this commitment id.
 pub(super) fn line(conn: &Connection, commitment: &str) -> Result<Option<TabLine>, LedgerError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT commitment, account, crawler, route, method, url, status, amount, \
-             created_ms, batch FROM tab_lines WHERE commitment = ?1",
-        )?
-        .query_row([commitment], |row| {
-            Ok(TabLine {
-                commitment: row.get(0)?,
-                account: row.get(1)?,
-                crawler: row.get(2)?,
-                route: row.get(3)?,
-                method: row.get(4)?,
-                url: row.get(5)?,
-                status: row.get(6)?,
-                amount_micro_usd: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
-                created_ms: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
-                batch: row.get(9)?,
-            })
-        })
+        .prepare_cached(&format!(
+            "SELECT {LINE_COLUMNS} FROM tab_lines WHERE commitment = ?1"
+        ))?
+        .query_row([commitment], from_row)
         .optional()?)
+}
+
+/// The lines closed into `batch`, oldest first.
+pub(super) fn in_batch(conn: &Connection, batch: &str) -> Result<Vec<TabLine>, LedgerError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {LINE_COLUMNS} FROM tab_lines WHERE batch = ?1 ORDER BY created_ms, commitment"
+    ))?;
+    let rows = statement.query_map([batch], from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// What each account owes on open lines, in micro-USD.

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::access::{self, AccessWrite};
+use super::batch::{self, BillingDone, BillingWrite};
 use super::error::LedgerError;
 use super::record::{Inserted, Moved, Record};
 use super::state::State;
@@ -41,6 +42,11 @@ pub(super) enum Command {
     Tab {
         line: Box<TabLine>,
         reply: oneshot::Sender<Result<TabInsert, LedgerError>>,
+    },
+    /// A tab's batches and accounts.
+    Billing {
+        change: Box<BillingWrite>,
+        reply: oneshot::Sender<Result<BillingDone, LedgerError>>,
     },
 }
 
@@ -74,6 +80,10 @@ enum Pending {
     Transition(TransitionReply, Vec<Moved>),
     Access(Option<oneshot::Sender<Result<(), LedgerError>>>),
     Tab(oneshot::Sender<Result<TabInsert, LedgerError>>, TabInsert),
+    Billing(
+        oneshot::Sender<Result<BillingDone, LedgerError>>,
+        BillingDone,
+    ),
 }
 
 impl Pending {
@@ -92,6 +102,9 @@ impl Pending {
             (Pending::Access(reply), commit) => answer_access(reply, commit.clone()),
             (Pending::Tab(reply, inserted), commit) => {
                 let _ = reply.send(commit.clone().map(|()| inserted));
+            }
+            (Pending::Billing(reply, done), commit) => {
+                let _ = reply.send(commit.clone().map(|()| done));
             }
         }
     }
@@ -144,6 +157,7 @@ enum Waiter {
     Transition(TransitionReply),
     Access(Option<oneshot::Sender<Result<(), LedgerError>>>),
     Tab(oneshot::Sender<Result<TabInsert, LedgerError>>),
+    Billing(oneshot::Sender<Result<BillingDone, LedgerError>>),
 }
 
 impl Waiter {
@@ -157,6 +171,9 @@ impl Waiter {
             Waiter::Tab(reply) => {
                 let _ = reply.send(Err(error));
             }
+            Waiter::Billing(reply) => {
+                let _ = reply.send(Err(error));
+            }
         }
     }
 }
@@ -168,6 +185,7 @@ impl Command {
             Command::Transition { reply, .. } => Waiter::Transition(reply),
             Command::Access { reply, .. } => Waiter::Access(reply),
             Command::Tab { reply, .. } => Waiter::Tab(reply),
+            Command::Billing { reply, .. } => Waiter::Billing(reply),
         }
     }
 }
@@ -249,6 +267,15 @@ fn write_batch(conn: &Connection, batch: impl Iterator<Item = Command>, config: 
                         None
                     }
                     Err(error) => Some((Waiter::Tab(reply), error)),
+                }
+            }
+            Command::Billing { change, reply } => {
+                match in_savepoint(conn, |conn| batch::write(conn, &change, now_ms)) {
+                    Ok(done) => {
+                        pending.push(Pending::Billing(reply, done));
+                        None
+                    }
+                    Err(error) => Some((Waiter::Billing(reply), error)),
                 }
             }
         };

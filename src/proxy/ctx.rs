@@ -191,6 +191,8 @@ pub struct RequestCtx {
     pub toll_challenge: Option<Arc<crate::x402::challenge::Challenge>>,
     /// An answer that replaces the origin's (a refused in-band price, an unwritable tab line).
     pub failure_reply: Option<super::respond::Reply>,
+    /// A tab batch's invoice being paid (`invoice.rs`).
+    pub invoice: Option<super::invoice::InvoiceCtx>,
 }
 
 impl RequestCtx {
@@ -211,6 +213,7 @@ impl RequestCtx {
             absolute_authority: None,
             toll: None,
             toll_challenge: None,
+            invoice: None,
             failure_reply: None,
         }
     }

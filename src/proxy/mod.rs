@@ -19,6 +19,7 @@ pub mod deliver;
 mod forward;
 pub mod grant;
 pub mod identity;
+pub mod invoice;
 mod local;
 pub mod paywall;
 mod paywall_page;
@@ -92,6 +93,10 @@ impl ProxyHttp for Gateway {
                         .await
                         .map(|()| true)
                 }
+                Some(OriginKind::Invoice) => self
+                    .serve_invoice(&snapshot, session, ctx, &facts)
+                    .await
+                    .map(|()| true),
                 _ => Ok(false),
             },
         }

@@ -115,6 +115,15 @@ impl Reply {
         )
     }
 
+    /// A JSON document (a paid invoice's receipt).
+    pub fn json(status: u16, doc: &serde_json::Value) -> Self {
+        Self::payment(
+            status,
+            vec![("Content-Type", "application/json".into())],
+            Bytes::from(doc.to_string()),
+        )
+    }
+
     /// A JSON error: `{"error": code, "message": …}`.
     pub fn error(status: u16, code: &str, message: &str) -> Self {
         let body = serde_json::json!({ "error": code, "message": message });

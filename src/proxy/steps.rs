@@ -50,6 +50,9 @@ impl Gateway {
             ctx.outcome = Outcome::Free;
             return Step::Reply(reply);
         }
+        if let Some(step) = self.invoice(snapshot, facts, ctx, session).await {
+            return step;
+        }
         let route = match (route(snapshot, facts, ctx), &snapshot.toll_route) {
             (Ok(route), _) => route,
             // Unrouted requests to the default origin still meet the toll booth.
@@ -111,7 +114,7 @@ impl Gateway {
     }
 
     /// A request that must pay `challenge`'s price: a valid pass, sign-in or payment, else 402.
-    async fn charge(
+    pub(super) async fn charge(
         &self,
         snapshot: &Snapshot,
         route: &Route,

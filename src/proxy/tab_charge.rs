@@ -263,17 +263,14 @@ pub(super) fn open(
     } else {
         // Held at the most the request may cost: its price, or its maximum (in-band pricing).
         let most = if is_max { offered } else { price };
+        let now_ms = payments.clock.now_secs().saturating_mul(1000);
         let held = payments
             .toll
             .tabs
-            .hold(&account.account, most.0, account.credit_limit.0)
-            .ok_or_else(|| TabRefusal {
+            .hold(&account.account, most.0, account.credit_limit.0, now_ms)
+            .map_err(|closed| TabRefusal {
                 prepay: !account.block_on_limit,
-                ..TabRefusal::new(
-                    E::PaymentFailed,
-                    "tab_over_limit",
-                    "this account's tab is over its credit limit",
-                )
+                ..TabRefusal::new(E::PaymentFailed, closed.reason(), closed.message())
             })?;
         Some(TabHoldBox(held))
     };

@@ -244,11 +244,12 @@ impl Gateway {
         // A crawler with room on its tab is offered it beside x402 `exact`.
         if let (Some(toll), Some(sig)) = (ctx.toll.as_mut(), identity.signature.as_ref())
             && let Some(account) = booth.tab(&sig.agent_url)
-            && self
-                .payments
-                .toll
-                .tabs
-                .has_room(&account.account, price.0, account.credit_limit.0)
+            && self.payments.toll.tabs.has_room(
+                &account.account,
+                price.0,
+                account.credit_limit.0,
+                self.payments.clock.now_secs().saturating_mul(1000),
+            )
         {
             toll.tab_offer = Some(tab_offer::offer(&facts.host, price));
         }

@@ -16,7 +16,7 @@ pub use access::{AccessState, FirstOutcome, Idempotent, MemoryAccessState, PassU
 pub use in_flight::{InFlight, Permit};
 pub use ledgered::LedgeredAccessState;
 pub use memory::MemoryReplayGuard;
-pub use tabs::{NonceReused, TabBook, TabHold};
+pub use tabs::{NonceReused, TabBook, TabClosed, TabHold};
 
 use crate::clock::UnixSecs;
 

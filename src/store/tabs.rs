@@ -1,7 +1,8 @@
-//! The toll booth's tabs while the gateway runs: what each account owes on its open tab (seeded
-//! from the ledger at start), holds for requests in flight so concurrent requests never pass a
-//! credit limit together, the Web Bot Auth nonces seen (a nonce is one signed request), and the
-//! ledger writes of charged lines.
+//! The toll booth's tabs while the gateway runs: what each account owes (its open lines and its
+//! unpaid batches, seeded from the ledger at start), holds for requests in flight so concurrent
+//! requests never pass a credit limit together, which accounts are overdue or suspended, the Web
+//! Bot Auth nonces seen (a nonce is one signed request), and the ledger writes of charged lines,
+//! paid batches and suspensions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use alloy_primitives::U256;
 use dashmap::DashMap;
 
-use crate::ledger::{Ledger, LedgerError, TabInsert, TabLine};
+use crate::ledger::{Batch, BillingDone, BillingWrite, Ledger, LedgerError, TabInsert, TabLine};
 use crate::tally::{Held, Tally};
 
 /// Nonces are remembered this long at least: longer than any accepted signature window.
@@ -20,10 +21,18 @@ const MAX_NONCES: u64 = 4_000_000;
 /// Tabs and nonces.
 pub struct TabBook {
     ledger: Option<Arc<Ledger>>,
-    /// Owed on open lines, micro-USD, per account.
+    /// Owed on open lines and unpaid batches, micro-USD, per account.
     owed: DashMap<Arc<str>, u64>,
+    /// Unpaid batches: id → (account, total, due).
+    unpaid: DashMap<String, (Arc<str>, u64, u64)>,
+    /// The earliest due date of each account's unpaid batches.
+    earliest_due: DashMap<Arc<str>, u64>,
+    /// Accounts an operator suspended.
+    suspended: DashMap<Arc<str>, ()>,
     /// Requests served but not yet written, per account.
     holds: Tally<Arc<str>>,
+    /// Invoices being paid (one payment at a time per batch).
+    paying: Tally<Arc<str>>,
     /// nonce → the commitment id of the request that used it.
     nonces: moka::sync::Cache<String, [u8; 32]>,
 }
@@ -41,6 +50,40 @@ impl TabHold {
     }
 }
 
+/// Why an account's tab takes no more lines now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TabClosed {
+    /// What it owes and holds, with this price, would pass its credit limit.
+    OverLimit,
+    /// A batch is unpaid past its due date.
+    Overdue,
+    /// An operator suspended it.
+    Suspended,
+    /// Tabs are kept in the ledger, and there is none.
+    NoLedger,
+}
+
+impl TabClosed {
+    /// The reason code in refusals and logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::OverLimit => "tab_over_limit",
+            Self::Overdue => "tab_overdue",
+            Self::Suspended => "tab_suspended",
+            Self::NoLedger => "tab_unavailable",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::OverLimit => "this account's tab is over its credit limit",
+            Self::Overdue => "this account has a batch unpaid past its due date",
+            Self::Suspended => "this account's tab is suspended",
+            Self::NoLedger => "tabs are not kept here",
+        }
+    }
+}
+
 /// The nonce was used by another request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NonceReused;
@@ -49,21 +92,34 @@ impl TabBook {
     /// Tabs kept in `ledger` (none: tabs cannot be offered, see `config/toll.rs`); what each
     /// account owes is read from it now.
     pub fn open(ledger: Option<Arc<Ledger>>) -> Result<Self, LedgerError> {
-        let owed = DashMap::new();
-        if let Some(l) = &ledger {
-            for (account, sum) in l.reader().open_tabs()? {
-                owed.insert(Arc::from(account.as_str()), sum);
-            }
-        }
-        Ok(Self {
+        let book = Self {
             ledger,
-            owed,
+            owed: DashMap::new(),
+            unpaid: DashMap::new(),
+            earliest_due: DashMap::new(),
+            suspended: DashMap::new(),
             holds: Tally::default(),
+            paying: Tally::default(),
             nonces: moka::sync::Cache::builder()
                 .max_capacity(MAX_NONCES)
                 .time_to_live(NONCE_TTL)
                 .build(),
-        })
+        };
+        if let Some(l) = &book.ledger {
+            let reader = l.reader();
+            for (account, sum) in reader.open_tabs()? {
+                *book.owed.entry(Arc::from(account.as_str())).or_insert(0) += sum;
+            }
+            let unpaid = reader.batches(None, true)?;
+            for b in &unpaid {
+                *book.owed.entry(Arc::from(b.account.as_str())).or_insert(0) += b.total_micro_usd;
+            }
+            book.closed(&unpaid);
+            for account in reader.suspended_accounts()? {
+                book.suspended.insert(Arc::from(account.as_str()), ());
+            }
+        }
+        Ok(book)
     }
 
     /// Tabs without a ledger: nothing can be charged (tests of the classifier and policy).
@@ -71,10 +127,96 @@ impl TabBook {
         Self {
             ledger: None,
             owed: DashMap::new(),
+            unpaid: DashMap::new(),
+            earliest_due: DashMap::new(),
+            suspended: DashMap::new(),
             holds: Tally::default(),
+            paying: Tally::default(),
             nonces: moka::sync::Cache::builder()
                 .max_capacity(MAX_NONCES)
                 .build(),
+        }
+    }
+
+    /// The ledger tabs are kept in.
+    pub fn ledger(&self) -> Option<&Arc<Ledger>> {
+        self.ledger.as_ref()
+    }
+
+    /// Counts batches a cutoff closed (or the ledger holds at start) as unpaid. What they owe
+    /// was owed already, on their open lines, at start-up included.
+    pub fn closed(&self, batches: &[Batch]) {
+        for b in batches.iter().filter(|b| !b.is_paid()) {
+            let account: Arc<str> = Arc::from(b.account.as_str());
+            self.unpaid
+                .insert(b.id.clone(), (account.clone(), b.total_micro_usd, b.due_ms));
+            self.refresh_due(&account);
+        }
+    }
+
+    /// Marks batch `id` paid (`by`: how) in the ledger; what it owed is owed no more.
+    pub async fn mark_paid(&self, id: &str, by: String) -> Result<BillingDone, LedgerError> {
+        let ledger = self.ledger.as_ref().ok_or(LedgerError::Closed)?;
+        let done = ledger
+            .billing(BillingWrite::Paid {
+                id: id.to_string(),
+                by,
+            })
+            .await?;
+        if let Some((_, (account, total, _))) = self.unpaid.remove(id) {
+            if let Some(mut owed) = self.owed.get_mut(&account) {
+                *owed = owed.saturating_sub(total);
+            }
+            self.refresh_due(&account);
+        }
+        Ok(done)
+    }
+
+    /// Suspends or resumes `account` (kept in the ledger).
+    pub async fn suspend(&self, account: &str, suspended: bool) -> Result<(), LedgerError> {
+        let ledger = self.ledger.as_ref().ok_or(LedgerError::Closed)?;
+        let change = BillingWrite::Suspend {
+            account: account.to_string(),
+            suspended,
+        };
+        ledger.billing(change).await?;
+        if suspended {
+            self.suspended.insert(Arc::from(account), ());
+        } else {
+            self.suspended.remove(account);
+        }
+        Ok(())
+    }
+
+    /// Claims batch `id`'s invoice for one payment; `None` while another is being made.
+    pub fn paying(&self, id: &str) -> Option<Held<Arc<str>>> {
+        self.paying
+            .try_hold(Arc::from(id), U256::from(1), U256::from(1))
+    }
+
+    pub fn is_suspended(&self, account: &str) -> bool {
+        self.suspended.contains_key(account)
+    }
+
+    /// The earliest due date of `account`'s unpaid batches.
+    pub fn earliest_due(&self, account: &str) -> Option<u64> {
+        self.earliest_due.get(account).map(|v| *v)
+    }
+
+    fn refresh_due(&self, account: &Arc<str>) {
+        let due = self
+            .unpaid
+            .iter()
+            .filter(|e| e.value().0 == *account)
+            .map(|e| e.value().2)
+            .min();
+        match due {
+            Some(due) => {
+                self.earliest_due.insert(account.clone(), due);
+            }
+            None => {
+                self.earliest_due.remove(account);
+            }
         }
     }
 
@@ -102,29 +244,47 @@ impl TabBook {
         }
     }
 
-    /// What `account` owes on its open tab, micro-USD.
+    /// What `account` owes on its open lines and unpaid batches, micro-USD.
     pub fn owed(&self, account: &str) -> u64 {
         self.owed.get(account).map_or(0, |v| *v)
     }
 
-    /// Holds `price` of `account`'s credit if what it owes, what its requests in flight hold and
-    /// `price` together stay within `limit`; `None` over the limit (or without a ledger).
-    pub fn hold(&self, account: &Arc<str>, price: u64, limit: u64) -> Option<TabHold> {
-        self.ledger.as_ref()?;
-        let room = limit.checked_sub(self.owed(account))?;
+    /// Holds `price` of `account`'s credit if the account is in good standing at `now_ms` (not
+    /// suspended, nothing overdue) and what it owes, what its requests in flight hold and `price`
+    /// together stay within `limit`.
+    pub fn hold(
+        &self,
+        account: &Arc<str>,
+        price: u64,
+        limit: u64,
+        now_ms: u64,
+    ) -> Result<TabHold, TabClosed> {
+        if self.ledger.is_none() {
+            return Err(TabClosed::NoLedger);
+        }
+        if self.is_suspended(account) {
+            return Err(TabClosed::Suspended);
+        }
+        if self.earliest_due(account).is_some_and(|due| due <= now_ms) {
+            return Err(TabClosed::Overdue);
+        }
+        let room = limit
+            .checked_sub(self.owed(account))
+            .ok_or(TabClosed::OverLimit)?;
         let held = self
             .holds
-            .try_hold(account.clone(), U256::from(price), U256::from(room))?;
-        Some(TabHold {
+            .try_hold(account.clone(), U256::from(price), U256::from(room))
+            .ok_or(TabClosed::OverLimit)?;
+        Ok(TabHold {
             account: account.clone(),
             price,
             _held: held,
         })
     }
 
-    /// Whether `price` more would stay within `limit` now (nothing is held).
-    pub fn has_room(&self, account: &Arc<str>, price: u64, limit: u64) -> bool {
-        self.hold(account, price, limit).is_some()
+    /// Whether `price` more would be taken now (nothing is held).
+    pub fn has_room(&self, account: &Arc<str>, price: u64, limit: u64, now_ms: u64) -> bool {
+        self.hold(account, price, limit, now_ms).is_ok()
     }
 
     /// Writes a charged line (durable before it returns) and counts it on the account; the hold
@@ -169,8 +329,12 @@ mod tests {
         );
         let book = TabBook::open(Some(ledger.clone())).expect("book");
         let acme: Arc<str> = Arc::from("acme");
-        let a = book.hold(&acme, 600, 1000).expect("fits");
-        assert!(book.hold(&acme, 600, 1000).is_none(), "in flight counts");
+        let a = book.hold(&acme, 600, 1000, 0).expect("fits");
+        assert_eq!(
+            book.hold(&acme, 600, 1000, 0).err(),
+            Some(TabClosed::OverLimit),
+            "in flight counts"
+        );
         let line = |c: u8| TabLine {
             commitment: alloy_primitives::hex::encode([c; 32]),
             account: "acme".into(),
@@ -185,7 +349,9 @@ mod tests {
         };
         assert_eq!(book.charge(a, line(1)).await, Ok(TabInsert::New));
         assert_eq!(book.owed("acme"), 600);
-        let b = book.hold(&acme, 400, 1000).expect("exactly at the limit");
+        let b = book
+            .hold(&acme, 400, 1000, 0)
+            .expect("exactly at the limit");
         assert_eq!(
             book.charge(b, line(1)).await,
             Ok(TabInsert::Existing),
@@ -196,5 +362,72 @@ mod tests {
         drop(book);
         let again = TabBook::open(Some(ledger)).expect("reopened");
         assert_eq!(again.owed("acme"), 600, "restored from the ledger");
+    }
+
+    #[tokio::test]
+    async fn unpaid_batches_are_owed_until_paid_and_overdue_after_their_due_date() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ledger = Arc::new(
+            Ledger::open(crate::ledger::LedgerOptions::new(
+                dir.path().join("l.sqlite"),
+            ))
+            .expect("ledger"),
+        );
+        let book = TabBook::open(Some(ledger.clone())).expect("book");
+        let acme: Arc<str> = Arc::from("acme");
+        let hold = book.hold(&acme, 700, 1000, 0).expect("fits");
+        let line = TabLine {
+            commitment: alloy_primitives::hex::encode([7; 32]),
+            account: "acme".into(),
+            crawler: "acme-bot".into(),
+            route: "docs".into(),
+            method: "GET".into(),
+            url: "http://site/a".into(),
+            status: 200,
+            amount_micro_usd: 700,
+            created_ms: 10,
+            batch: None,
+        };
+        book.charge(hold, line).await.expect("charged");
+        let close = BillingWrite::Close {
+            accounts: vec![("acme".into(), "b1".into())],
+            cutoff_ms: 100,
+            due_ms: 5_000,
+        };
+        let BillingDone::Closed(made) = ledger.billing(close).await.expect("closed") else {
+            panic!("not closed")
+        };
+        book.closed(&made);
+        assert_eq!(book.owed("acme"), 700, "a closed batch is still owed");
+        assert_eq!(
+            book.hold(&acme, 400, 1000, 200).err(),
+            Some(TabClosed::OverLimit)
+        );
+        assert_eq!(
+            book.hold(&acme, 100, 1000, 5_000).err(),
+            Some(TabClosed::Overdue)
+        );
+        let reopened = TabBook::open(Some(ledger.clone())).expect("reopened");
+        assert_eq!(reopened.owed("acme"), 700);
+        assert_eq!(reopened.earliest_due("acme"), Some(5_000));
+        assert_eq!(
+            book.mark_paid("b1", "admin".into()).await,
+            Ok(BillingDone::Paid(true))
+        );
+        assert_eq!(book.owed("acme"), 0);
+        assert!(
+            book.hold(&acme, 1000, 1000, 9_000).is_ok(),
+            "good standing again"
+        );
+        book.suspend("acme", true).await.expect("suspended");
+        assert_eq!(
+            book.hold(&acme, 1, 1000, 9_000).err(),
+            Some(TabClosed::Suspended)
+        );
+        assert!(
+            TabBook::open(Some(ledger))
+                .expect("again")
+                .is_suspended("acme")
+        );
     }
 }

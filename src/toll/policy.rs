@@ -105,6 +105,32 @@ pub struct TabAccount {
     pub credit_limit: MicroUsd,
     /// Beyond the limit: block instead of offering x402 `exact` only.
     pub block_on_limit: bool,
+    /// The billing cycle: cutoffs at `offset_secs` into every `every_secs` (UTC).
+    pub every_secs: u64,
+    pub offset_secs: u64,
+    /// An unpaid batch older than this (after its cutoff) makes the account overdue.
+    pub pay_within_secs: u64,
+    pub export_dir: Option<std::path::PathBuf>,
+    pub webhook: Option<TabWebhook>,
+}
+
+/// Where a tab's batches are POSTed.
+#[derive(Clone)]
+pub struct TabWebhook {
+    pub url: String,
+    pub secret: Vec<u8>,
+    pub retries: u32,
+    pub retry_delay_secs: u64,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for TabWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TabWebhook")
+            .field("url", &self.url)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The compiled `[toll_booth]`.
@@ -132,6 +158,8 @@ pub struct TollBooth {
     pub prices: Vec<MicroUsd>,
     /// Offers for requests no route matches (the default origin), by price.
     pub default_offers: TollOffers,
+    /// `[payment]`'s USD stablecoin options, for tab invoices (re-priced per batch).
+    pub invoice_options: Vec<crate::price::PaymentOption>,
     /// `/robots.txt`, rendered at load, when published.
     pub robots_txt: Option<String>,
     /// `/.well-known/x402` and `/.well-known/x402.json`, rendered at load, when published.

@@ -27,6 +27,7 @@ mod reconcile;
 mod settle_before;
 mod settle_unknown;
 mod sign_in;
+mod tab_billing;
 mod tls;
 mod toll_booth;
 mod upgrades;

@@ -1,6 +1,7 @@
 //! Behaviour tests of the ledger against real files in temporary directories, and the helpers
 //! they share (also used by `export` and the CLI tests).
 
+mod batches;
 mod durability;
 mod reads;
 mod writer_batches;

@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod lenient_origin;
 pub mod node;
 pub mod tls;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
