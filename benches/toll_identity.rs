@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
     let classifier = Classifier {
         directories: Directories::new(booth.directory.clone()),
         resolver: None,
+        ip_lists: Default::default(),
     };
     let signer = crawler::RustCrawler::new(key, directory.url());
     let url = "http://site.example/articles/1";

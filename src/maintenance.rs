@@ -1,6 +1,6 @@
 //! Background work off the request path, as one Pingora background service: config watching and
 //! SIGHUP reloads, freeing replaced config snapshots, the replay-set sweep, origin health checks,
-//! and the facilitator `/supported` cache.
+//! the facilitator `/supported` cache, and the toll booth's crawler IP lists fetched from URLs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::admin::Metrics;
 use crate::clock::Clock;
 use crate::config::reload::LiveConfig;
+use crate::proxy::toll::TollState;
 use crate::snapshot::{OriginKind, Snapshot};
 use crate::store::{AccessState, ReplayGuard};
 
@@ -26,6 +27,7 @@ pub struct Maintenance {
     pub access: Arc<dyn AccessState>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub toll: Arc<TollState>,
 }
 
 #[async_trait]
@@ -68,6 +70,9 @@ impl BackgroundService for Maintenance {
                 health.1.drain(..).for_each(|task| task.abort());
                 health = (snapshot.version, health_checks(&snapshot));
             }
+            if let Some(booth) = snapshot.toll.as_ref() {
+                refresh_ip_lists(&self.toll, booth);
+            }
             self.config.free_retired();
             let now = self.clock.now_secs();
             let swept = self.guard.sweep(now).await + self.access.sweep(now).await;
@@ -76,6 +81,26 @@ impl BackgroundService for Maintenance {
             }
         }
     }
+}
+
+/// Fetches the crawler IP lists that are due, off the tick (a round already running is left be).
+fn refresh_ip_lists(toll: &Arc<TollState>, booth: &crate::toll::policy::TollBooth) {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let urls = booth.ip_list_urls();
+    let every = booth.ip_list_refresh;
+    if !toll.classifier.ip_lists.any_due(&urls, every) {
+        return;
+    }
+    let toll = toll.clone();
+    tokio::spawn(async move {
+        let client = CLIENT.get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        });
+        toll.classifier.ip_lists.refresh(&urls, every, client).await;
+    });
 }
 
 /// Starts one loop per health-checked upstream pool of `snapshot`.

@@ -21,6 +21,9 @@ pub mod invoice;
 pub mod service;
 pub mod webhook;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

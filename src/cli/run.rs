@@ -180,6 +180,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             access,
             clock,
             metrics,
+            toll,
         },
     ));
     tracing::info!(listen = ?listen, admin = ?admin_listen, threads, "x402-gateway starting");

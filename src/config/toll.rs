@@ -184,6 +184,12 @@ pub(super) fn compile(
         prices: prices.into_iter().collect(),
         default_offers: TollOffers::default(),
         invoice_options: Vec::new(),
+        ip_list_refresh: Duration::from_secs(
+            t.ip_list_refresh
+                .as_ref()
+                .and_then(|d| duration_secs(d, f))
+                .unwrap_or(86_400),
+        ),
         robots_txt: None,
         well_known: None,
     };
@@ -502,6 +508,7 @@ fn crawlers(
                 mode: None,
                 rdns_suffixes: b.rdns_suffixes.iter().map(|s| (*s).to_string()).collect(),
                 ip_ranges: None,
+                ip_urls: Vec::new(),
             }));
         }
     }
@@ -523,7 +530,15 @@ fn crawler(
 ) -> Option<Crawler> {
     let verify = c.verify.as_ref();
     let mut lists = Vec::new();
+    let mut ip_urls = Vec::new();
     for source in verify.map_or(&[][..], |v| &v.ip_lists[..]) {
+        if crate::toll::ip_lists::is_url(source.get_ref()) {
+            match reqwest::Url::parse(source.get_ref()) {
+                Ok(_) => ip_urls.push(source.get_ref().clone()),
+                Err(e) => f.error(source.span(), format!("not a URL: {e}")),
+            }
+            continue;
+        }
         let path = base.join(source.get_ref());
         match std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
@@ -549,6 +564,7 @@ fn crawler(
         );
     }
     Some(Crawler {
+        ip_urls,
         id: Arc::from(c.id.get_ref().as_str()),
         tokens: c
             .user_agents

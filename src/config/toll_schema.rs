@@ -8,6 +8,9 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TollBoothToml {
+    /// How often `ip_lists` named by URL are fetched again. Default `"24h"`.
+    #[serde(default)]
+    pub ip_list_refresh: Option<Spanned<String>>,
     /// `"enforce"` (default) or `"observe"`: never block or charge, only record what would have
     /// been done and for how much. Each crawler may override it.
     #[serde(default)]
@@ -174,8 +177,8 @@ pub struct VerifyToml {
     /// Reverse DNS names must end in one of these (and resolve back to the address).
     #[serde(default)]
     pub rdns_suffixes: Vec<String>,
-    /// Published IP ranges: file paths (Google's JSON shape or one CIDR per line), read again on
-    /// every reload.
+    /// Published IP ranges (Google's JSON shape or one CIDR per line): file paths, read again on
+    /// every reload, or http(s) URLs, fetched at start and every `ip_list_refresh`.
     #[serde(default)]
     pub ip_lists: Vec<Spanned<String>>,
 }

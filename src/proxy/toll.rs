@@ -56,6 +56,7 @@ impl TollState {
             classifier: Classifier {
                 directories: Directories::new(limits),
                 resolver,
+                ip_lists: Default::default(),
             },
             tabs: TabBook::open(ledger)?,
         })
@@ -67,6 +68,7 @@ impl TollState {
             classifier: Classifier {
                 directories: Directories::new(crate::toll::directory::Limits::default()),
                 resolver: None,
+                ip_lists: Default::default(),
             },
             tabs: TabBook::without_ledger(),
         }

@@ -115,6 +115,8 @@ pub struct Asking<'a> {
 pub struct Classifier {
     pub directories: Directories,
     pub resolver: Option<Resolver>,
+    /// IP lists fetched from URLs.
+    pub ip_lists: super::ip_lists::RemoteLists,
 }
 
 impl Classifier {
@@ -190,7 +192,9 @@ impl Classifier {
         let Some(ip) = ip else {
             return (Outcome::Spoofed, Method::UserAgent, None);
         };
-        if crawler.ip_ranges.as_ref().is_some_and(|r| r.contains(ip)) {
+        if crawler.ip_ranges.as_ref().is_some_and(|r| r.contains(ip))
+            || self.ip_lists.contains(&crawler.ip_urls, ip)
+        {
             return (Outcome::Verified, Method::IpList, None);
         }
         if !crawler.rdns_suffixes.is_empty()

@@ -9,6 +9,7 @@
 //! | `directory` | signature-agent key directories, fetched with limits and cached |
 //! | `rdns` | forward-confirmed reverse DNS, cached |
 //! | `ip_ranges` | published crawler IP ranges |
+//! | `ip_lists` | IP range lists fetched from URLs and refreshed |
 //! | `builtin` | the built-in table of well-known crawlers |
 //! | `identity` | the classifier: human, verified, unverified, spoofed, unknown bot |
 //! | `policy` | the compiled `[toll_booth]` and its decision: allow, charge, block, or the route's price |
@@ -20,6 +21,7 @@ pub mod builtin;
 pub mod cloudflare;
 pub mod directory;
 pub mod identity;
+pub mod ip_lists;
 pub mod ip_ranges;
 pub mod policy;
 pub mod publish;

@@ -78,12 +78,14 @@ pub struct Crawler {
     /// Lowercased, each starting with `.`.
     pub rdns_suffixes: Vec<String>,
     pub ip_ranges: Option<IpRanges>,
+    /// Lists fetched from these URLs at run time (`toll::ip_lists`).
+    pub ip_urls: Vec<String>,
 }
 
 impl Crawler {
     /// A user-agent claim of this crawler can be checked (and so can fail: spoofed).
     pub fn verifiable(&self) -> bool {
-        !self.rdns_suffixes.is_empty() || self.ip_ranges.is_some()
+        !self.rdns_suffixes.is_empty() || self.ip_ranges.is_some() || !self.ip_urls.is_empty()
     }
 }
 
@@ -158,6 +160,8 @@ pub struct TollBooth {
     pub prices: Vec<MicroUsd>,
     /// Offers for requests no route matches (the default origin), by price.
     pub default_offers: TollOffers,
+    /// How often IP lists named by URL are fetched again.
+    pub ip_list_refresh: std::time::Duration,
     /// `[payment]`'s USD stablecoin options, for tab invoices (re-priced per batch).
     pub invoice_options: Vec<crate::price::PaymentOption>,
     /// `/robots.txt`, rendered at load, when published.
@@ -214,6 +218,18 @@ impl TollBooth {
     }
 
     /// The deferred account of a verified signature agent.
+    /// Every IP list URL the crawlers name, once each.
+    pub fn ip_list_urls(&self) -> Vec<String> {
+        let mut urls: Vec<String> = self
+            .crawlers
+            .iter()
+            .flat_map(|c| c.ip_urls.iter().cloned())
+            .collect();
+        urls.sort();
+        urls.dedup();
+        urls
+    }
+
     pub fn tab(&self, agent_url: &str) -> Option<&Arc<TabAccount>> {
         let url = normalize_agent(agent_url);
         self.tabs.iter().find(|t| t.signature_agent == url)

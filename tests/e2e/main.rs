@@ -30,6 +30,7 @@ mod sign_in;
 mod tab_billing;
 mod tls;
 mod toll_booth;
+mod toll_ip_lists;
 mod upgrades;
 
 use support::{Gateway, Stack};

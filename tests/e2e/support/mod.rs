@@ -10,6 +10,7 @@ pub mod dns;
 pub mod forward;
 pub mod gateway;
 pub mod lenient_origin;
+pub mod list_server;
 pub mod node;
 pub mod tls;
 pub mod webhook;
