@@ -48,6 +48,8 @@ pub struct Snapshot {
     pub max_verifications_per_ip: usize,
     /// Whether the access log shows query strings.
     pub access_log_query: bool,
+    /// Access lines as JSON objects (`[access_log] format = "json"`; read at start).
+    pub access_log_json: bool,
     /// Chains verified locally (`[chains."eip155:N"]` with an RPC), by chain id.
     pub chains: BTreeMap<u64, Arc<crate::evm::chain::ChainReader>>,
     /// Chains the gateway settles on itself (`settle = "onchain"`), by chain id.

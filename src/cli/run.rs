@@ -32,8 +32,6 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Runs the gateway until it is told to stop.
 pub fn run(path: &Path) -> anyhow::Result<()> {
-    // Kept for the life of the process: dropping it would stop the log writer thread.
-    let _log_writer = init_tracing();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ctx = CompileContext {
         version: 1,
@@ -41,7 +39,10 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         previous: None,
         env: &process_env,
     };
+    // The config first: it says how access lines are written. Nothing logs before this.
     let compiled = load(path, &ctx).map_err(|e| anyhow!("{e}"))?;
+    // Kept for the life of the process: dropping it would stop the log writer thread.
+    let _log_writer = init_tracing(compiled.snapshot.access_log_json);
     for w in &compiled.warnings {
         tracing::warn!("{w}");
     }
@@ -225,16 +226,35 @@ fn open_ledger(
 
 /// Logs go to stdout through a background writer thread, so a request never waits on a `write`
 /// syscall for its access-log line; colours only on a terminal. `RUST_LOG` filters (default `info`).
-fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
+fn init_tracing(access_json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let is_access = |meta: &tracing::Metadata<'_>| meta.target() == "access";
+    let text = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(writer)
+        .with_writer(writer.clone())
+        .with_filter(filter_fn(move |meta| !(access_json && is_access(meta))));
+    // `[access_log] format = "json"`: each access line one JSON object, its fields at the top.
+    let json = access_json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(writer)
+            .with_filter(filter_fn(is_access))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
         .try_init();
     guard
 }

@@ -205,6 +205,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
         }
         _ => None,
     };
+    let access_log_json = access_log_json(&toml.access_log, &mut f);
     if f.has_errors() {
         return Err(ConfigError { findings: f.list });
     }
@@ -256,6 +257,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             },
             max_verifications_per_ip: toml.facilitator.max_verifications_per_ip.max(1),
             access_log_query: toml.access_log.query,
+            access_log_json,
             chains: chains.readers,
             onchain: chains.settlers,
             ledger: toml.ledger.enabled.then(|| LedgerSettings {
@@ -525,3 +527,18 @@ fn cidr(p: &Spanned<String>, f: &mut Findings<'_>) -> Option<ipnet::IpNet> {
 
 #[cfg(test)]
 mod tests;
+
+/// `[access_log] format`: `"text"` (the default) or `"json"`.
+fn access_log_json(a: &super::schema::AccessLogToml, f: &mut Findings<'_>) -> bool {
+    match a.format.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("text", _)) => false,
+        Some(("json", _)) => true,
+        Some((other, span)) => {
+            f.error(
+                span,
+                format!("unknown access log format `{other}`: expected \"text\" or \"json\""),
+            );
+            false
+        }
+    }
+}

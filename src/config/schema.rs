@@ -254,11 +254,17 @@ pub struct AccessLogToml {
     /// Default true.
     #[serde(default = "default_true")]
     pub query: bool,
+    /// `"text"` (default) or `"json"`: one JSON object per access line. Read at start.
+    #[serde(default)]
+    pub format: Option<Spanned<String>>,
 }
 
 impl Default for AccessLogToml {
     fn default() -> Self {
-        Self { query: true }
+        Self {
+            query: true,
+            format: None,
+        }
     }
 }
 

@@ -297,6 +297,8 @@ impl ProxyHttp for Gateway {
             payer = ctx.payment.as_ref().map_or("-", |p| p.payer.as_str()),
             crawler = ctx.toll.as_ref().map_or("-", |t| &*t.crawler),
             identity = ctx.toll.as_ref().map_or("-", |t| t.outcome),
+            identity_method = ctx.toll.as_ref().map_or("-", |t| t.method),
+            crawler_price = ctx.toll.as_ref().and_then(|t| t.price).map_or(0, |p| p.0),
             amount = ctx.payment.as_ref().map_or("-", |p| p.amount.as_str()),
             ms = ctx.started.elapsed().as_millis() as u64,
         );

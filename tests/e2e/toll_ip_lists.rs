@@ -2,6 +2,7 @@
 //! `gptbot.json`): a GPTBot from a listed address is verified and charged its price, one from
 //! elsewhere is spoofed and blocked; when the published list changes the gateway follows it
 //! within `ip_list_refresh`; when the list's server fails, the last list fetched stays in force.
+//! The access log, as JSON lines, carries each request's identity outcome and method.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -40,6 +41,9 @@ async fn a_published_ip_list_is_fetched_followed_when_it_changes_and_kept_when_i
         r#"[[routes]]
 path = "{prefix}/**"
 price = "$0.01"
+
+[access_log]
+format = "json"
 
 [toll_booth]
 ip_list_refresh = "1s"
@@ -90,4 +94,27 @@ verify = {{ ip_lists = ["{url}"] }}
         "the last list stays"
     );
     assert!(stack.origin_log(&format!("{prefix}/page")).await.is_empty());
+
+    let log = gw.log();
+    let access: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &serde_json::Value| v["target"] == "access")
+        .collect();
+    let seen = |identity: &str, method: &str, status: u64| {
+        access.iter().any(|v| {
+            v["crawler"] == "gptbot"
+                && v["identity"] == identity
+                && v["identity_method"] == method
+                && v["status"] == status
+        })
+    };
+    assert!(seen("verified", "ip_list", 402), "{log}");
+    assert!(seen("spoofed", "user_agent", 403), "{log}");
+    assert!(
+        access
+            .iter()
+            .all(|v| v["crawler_price"].is_u64() && v["ms"].is_u64())
+    );
 }
