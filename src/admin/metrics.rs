@@ -22,7 +22,7 @@
 //! | `x402_pass_checks_total` | `result` = hit, pass_expired, pass_tampered, pass_retired_key, pass_out_of_scope, pass_exhausted, pass_revoked, pass_malformed |
 //! | `x402_idempotent_total` | `result` = replayed, conflict, in_progress, missing, invalid (payment-identifier) |
 //! | `x402_sign_ins_total` | `result` = ok, or the refusal reason (`invalid_siwx_*`, `siwx_not_paid`) |
-//! | `x402_toll_*`, `x402_tab_lines_total` | the toll booth's (`toll_metrics.rs`) |
+//! | `x402_toll_*`, `x402_tab_*` | the toll booth's and its tabs' (`toll_metrics.rs`) |
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,

@@ -154,7 +154,13 @@ fn batch(billing: &Billing, id: &str) -> Result<(u16, Value), LedgerError> {
 async fn paid(billing: &Billing, id: &str, params: &Params) -> Result<(u16, Value), LedgerError> {
     let by = format!("admin: {}", params.get("note").unwrap_or("marked paid"));
     Ok(match billing.tabs.tabs.mark_paid(id, by).await? {
-        BillingDone::Paid(newly) => (200, json!({ "batch": id, "paid": true, "newly": newly })),
+        BillingDone::Paid(newly) => {
+            if newly {
+                let paid = &billing.metrics.toll.batches_paid;
+                paid.with_label_values(&["admin"]).inc();
+            }
+            (200, json!({ "batch": id, "paid": true, "newly": newly }))
+        }
         _ => error(404, "no such batch"),
     })
 }

@@ -9,6 +9,10 @@
 //! | `x402_toll_would_charge_micro_usd_total` | `crawler` (observe mode) |
 //! | `x402_toll_refusals_total` | `code` (`crawler-error`), `reason` |
 //! | `x402_tab_lines_total` | `result` = new, replay |
+//! | `x402_tab_batches_total` | `account`: batches closed at cutoffs |
+//! | `x402_tab_billed_micro_usd_total` | `account`: what those batches bill |
+//! | `x402_tab_batches_paid_total` | `rail` = x402, admin |
+//! | `x402_tab_webhook_deliveries_total` | `result` = delivered, failed |
 
 use prometheus::{IntCounterVec, Opts, Registry};
 
@@ -19,6 +23,10 @@ pub struct TollMetrics {
     pub would_charge: IntCounterVec,
     pub refusals: IntCounterVec,
     pub tab_lines: IntCounterVec,
+    pub batches: IntCounterVec,
+    pub billed: IntCounterVec,
+    pub batches_paid: IntCounterVec,
+    pub deliveries: IntCounterVec,
 }
 
 impl TollMetrics {
@@ -53,6 +61,26 @@ impl TollMetrics {
             tab_lines: vec(
                 "x402_tab_lines_total",
                 "Charged crawler requests written to tabs",
+                &["result"],
+            )?,
+            batches: vec(
+                "x402_tab_batches_total",
+                "Tab batches closed at cutoffs",
+                &["account"],
+            )?,
+            billed: vec(
+                "x402_tab_billed_micro_usd_total",
+                "Micro-USD billed in closed tab batches",
+                &["account"],
+            )?,
+            batches_paid: vec(
+                "x402_tab_batches_paid_total",
+                "Tab batches marked paid",
+                &["rail"],
+            )?,
+            deliveries: vec(
+                "x402_tab_webhook_deliveries_total",
+                "Tab batch webhook attempts",
                 &["result"],
             )?,
         })

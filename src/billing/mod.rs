@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
+use crate::admin::Metrics;
 use crate::clock::Clock;
 use crate::config::reload::LiveConfig;
 use crate::ledger::{Batch, BillingDone, BillingWrite, Ledger, LedgerError};
@@ -51,6 +52,7 @@ pub struct Billing {
     pub config: Arc<LiveConfig>,
     pub tabs: Arc<TollTabs>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
     client: reqwest::Client,
     /// Exports of accounts that name no `export_dir`: `invoices/` beside the ledger.
     default_dir: PathBuf,
@@ -70,6 +72,7 @@ impl Billing {
         config: Arc<LiveConfig>,
         tabs: Arc<TollTabs>,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
         ledger_path: &Path,
     ) -> Self {
         let default_dir = ledger_path
@@ -80,6 +83,7 @@ impl Billing {
             config,
             tabs,
             clock,
+            metrics,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -181,6 +185,11 @@ impl Billing {
         };
         self.book().closed(&made);
         for batch in &made {
+            let toll = &self.metrics.toll;
+            toll.batches.with_label_values(&[&batch.account]).inc();
+            toll.billed
+                .with_label_values(&[&batch.account])
+                .inc_by(batch.total_micro_usd);
             tracing::info!(
                 batch = %batch.id,
                 account = %batch.account,
@@ -270,6 +279,11 @@ impl Billing {
             let now = self.clock.now_secs();
             let sent = webhook::post(&self.client, &hook, &batch.id, &body, now, attempt).await;
             let delivered = sent.is_ok();
+            self.metrics
+                .toll
+                .deliveries
+                .with_label_values(&[if delivered { "delivered" } else { "failed" }])
+                .inc();
             let change = BillingWrite::Delivery {
                 id: batch.id.clone(),
                 delivered,

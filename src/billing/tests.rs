@@ -80,7 +80,8 @@ fn billing(dir: &Path, clock: Arc<TestClock>) -> (Billing, Arc<Ledger>) {
         clock.clone(),
         Box::new(|_| {}),
     ));
-    (Billing::new(config, toll, clock, &path), ledger)
+    let metrics = Arc::new(crate::admin::Metrics::new().expect("metrics"));
+    (Billing::new(config, toll, clock, metrics, &path), ledger)
 }
 
 #[tokio::test]

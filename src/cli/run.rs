@@ -138,6 +138,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             config.clone(),
             toll.clone(),
             clock.clone(),
+            metrics.clone(),
             &settings.path,
         ))
     });

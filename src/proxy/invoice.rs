@@ -150,7 +150,11 @@ impl Gateway {
             .mark_paid(&batch.id, how.clone())
             .await
         {
-            Ok(BillingDone::Paid(_)) => {
+            Ok(BillingDone::Paid(newly)) => {
+                if newly {
+                    let counter = &self.payments.metrics.toll.batches_paid;
+                    counter.with_label_values(&["x402"]).inc();
+                }
                 tracing::info!(batch = %batch.id, payer = %paid.payer, "tab batch paid");
             }
             // The money moved: the payment is in the ledger under this route's name, from which

@@ -17,7 +17,7 @@ use x402_gateway::ledger::{Batch, Ledger, LedgerReader};
 use crate::support::crawler::{DirectoryServer, RustCrawler};
 use crate::support::webhook::WebhookReceiver;
 use crate::support::{
-    Gateway, Stack, decode_b64_json, eventually, fresh_address, node, unique_prefix,
+    Gateway, Stack, decode_b64_json, eventually, fresh_address, metric, node, unique_prefix,
 };
 
 const SECRET: &str = "tab-hook-secret-for-tests";
@@ -241,13 +241,14 @@ async fn a_cutoff_bills_each_account_once_its_webhook_gets_it_once_and_an_x402_c
     .await;
     let seen = hook.deliveries();
     assert!(delivered, "{seen:?}\n{}", gw.log());
-    let accepted: Vec<_> = seen.iter().filter(|d| d.answered == 200).collect();
-    let keys: BTreeSet<&str> = accepted
-        .iter()
-        .map(|d| d.idempotency_key.as_str())
-        .collect();
-    let ids: BTreeSet<&str> = batches.iter().map(|b| b.id.as_str()).collect();
-    assert_eq!(keys, ids, "each batch accepted once");
+    for b in &batches {
+        let mine: Vec<(u16, &str)> = seen
+            .iter()
+            .filter(|d| d.idempotency_key == b.id)
+            .map(|d| (d.answered, d.attempt.as_str()))
+            .collect();
+        assert_eq!(mine, [(500, "1"), (500, "2"), (200, "3")], "{}", b.id);
+    }
     for d in &seen {
         assert!(
             webhook::verify(SECRET.as_bytes(), &d.signature, &d.body),
@@ -260,6 +261,15 @@ async fn a_cutoff_bills_each_account_once_its_webhook_gets_it_once_and_an_x402_c
         seen.len(),
         "nothing after the 200s"
     );
+    let m = gw.metrics().await;
+    let acme = Some("account=\"acme\"");
+    assert_eq!(metric(&m, "x402_tab_batches_total", acme), 1.0);
+    assert_eq!(
+        metric(&m, "x402_tab_billed_micro_usd_total", acme),
+        30_000.0
+    );
+    let failed = Some("result=\"failed\"");
+    assert_eq!(metric(&m, "x402_tab_webhook_deliveries_total", failed), 4.0);
 
     // The official client pays acme's invoice; USDC moves; the batch is paid.
     let acme_batch = batches.iter().find(|b| b.account == "acme").expect("acme");
@@ -287,6 +297,9 @@ async fn a_cutoff_bills_each_account_once_its_webhook_gets_it_once_and_an_x402_c
     );
     let again = reqwest::get(&invoice).await.expect("invoice");
     assert_eq!(again.status(), 200, "a paid invoice is not sold twice");
+    let m = gw.metrics().await;
+    let x402 = Some("rail=\"x402\"");
+    assert_eq!(metric(&m, "x402_tab_batches_paid_total", x402), 1.0);
     let tabs: Value = reqwest::get(gw.admin("/tabs"))
         .await
         .expect("tabs")

@@ -1,5 +1,6 @@
-//! A webhook receiver on loopback for the tabs' batches: answers each POST with the next status
-//! of its script (200 once the script runs out) and records every delivery it saw.
+//! A webhook receiver on loopback for the tabs' batches: answers the deliveries of each batch
+//! (each `Idempotency-Key`) with the statuses of its script in turn (200 once the script runs
+//! out) and records every delivery it saw.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,6 +15,8 @@ pub struct Delivery {
     pub answered: u16,
     pub idempotency_key: String,
     pub signature: String,
+    /// `X402-Webhook-Attempt`.
+    pub attempt: String,
     pub body: Vec<u8>,
 }
 
@@ -26,7 +29,7 @@ pub struct WebhookReceiver {
 }
 
 impl WebhookReceiver {
-    /// Answers the first POSTs with `script`, then 200.
+    /// Answers each batch's first deliveries with `script`, then 200.
     pub fn start(script: &[u16]) -> WebhookReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind webhook receiver");
         let addr = listener.local_addr().expect("addr");
@@ -40,8 +43,14 @@ impl WebhookReceiver {
                     return;
                 }
                 let Ok(stream) = stream else { continue };
-                let n = seen2.lock().expect("lock").len();
-                let status = script.get(n).copied().unwrap_or(200);
+                let status = |key: &str| {
+                    let seen = seen2.lock().expect("lock");
+                    let n = seen
+                        .iter()
+                        .filter(|d: &&Delivery| d.idempotency_key == key)
+                        .count();
+                    script.get(n).copied().unwrap_or(200)
+                };
                 if let Some(delivery) = answer(stream, status) {
                     seen2.lock().expect("lock").push(delivery);
                 }
@@ -74,8 +83,8 @@ impl Drop for WebhookReceiver {
     }
 }
 
-/// Reads one request (head and `Content-Length` body) and answers `status`.
-fn answer(stream: TcpStream, status: u16) -> Option<Delivery> {
+/// Reads one request (head and `Content-Length` body) and answers what `status` says for its key.
+fn answer(stream: TcpStream, status: impl Fn(&str) -> u16) -> Option<Delivery> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -83,6 +92,7 @@ fn answer(stream: TcpStream, status: u16) -> Option<Delivery> {
         return None;
     }
     let (mut length, mut key, mut signature) = (0usize, String::new(), String::new());
+    let mut attempt = String::new();
     loop {
         line.clear();
         reader.read_line(&mut line).ok()?;
@@ -96,11 +106,13 @@ fn answer(stream: TcpStream, status: u16) -> Option<Delivery> {
             "content-length" => length = value.parse().ok()?,
             "idempotency-key" => key = value,
             "x402-webhook-signature" => signature = value,
+            "x402-webhook-attempt" => attempt = value,
             _ => {}
         }
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
+    let status = status(&key);
     let mut out = stream;
     let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     out.write_all(reply.as_bytes()).ok()?;
@@ -108,6 +120,7 @@ fn answer(stream: TcpStream, status: u16) -> Option<Delivery> {
         answered: status,
         idempotency_key: key,
         signature,
+        attempt,
         body,
     })
 }
