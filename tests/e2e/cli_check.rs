@@ -83,3 +83,41 @@ fn check_warns_when_a_free_route_catches_the_methods_a_priced_route_leaves_out()
     assert_eq!(code, 0, "a warning, not an error: {out}");
     assert!(out.contains("warning:") && out.contains("`rest`"), "{out}");
 }
+
+/// The README's complete toll booth example (its `[payment]` placeholder filled in, beside a
+/// server, a facilitator and an origin) passes `check`.
+#[test]
+fn the_readme_toll_booth_example_passes_check() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README");
+    let section = &readme[readme.find("### Toll booth").expect("toll booth section")..];
+    let start = section.find("```toml\n").expect("example") + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").expect("end")];
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("ranges")).expect("ranges");
+    std::fs::write(
+        dir.path().join("ranges/googlebot.json"),
+        r#"{"prefixes":[{"ipv4Prefix":"66.249.64.0/27"}]}"#,
+    )
+    .expect("ranges");
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:8402\"]\ndefault_origin = \"origin\"\n\n\
+         [facilitator]\nurl = \"http://127.0.0.1:1\"\n\n\
+         [origins.origin]\naddresses = [\"127.0.0.1:9000\"]\n\n{}",
+        example.replace("0xYourAddress", "0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
+    );
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_x402-gateway"))
+        .arg("check")
+        .arg(&path)
+        .env("TAB_WEBHOOK_SECRET", "example-secret")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
