@@ -186,6 +186,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             .filter(|o| o.asset.usd)
             .cloned()
             .collect();
+        booth.max_payment_header_bytes = toml.server.max_payment_header_bytes.max(1024);
     }
     let toll_route = match (&mut toll, &default_origin) {
         (Some(booth), Some(origin)) => {

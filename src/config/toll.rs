@@ -184,6 +184,7 @@ pub(super) fn compile(
         prices: prices.into_iter().collect(),
         default_offers: TollOffers::default(),
         invoice_options: Vec::new(),
+        max_payment_header_bytes: 0,
         ip_list_refresh: Duration::from_secs(
             t.ip_list_refresh
                 .as_ref()

@@ -242,7 +242,7 @@ impl Gateway {
         ctx: &mut RequestCtx,
     ) -> TollStep {
         let price = decision.price.unwrap_or(booth.default_price);
-        let max_header = self.config.snapshot().max_payment_header_bytes;
+        let max_header = booth.max_payment_header_bytes;
         // A crawler with room on its tab is offered it beside x402 `exact`.
         if let (Some(toll), Some(sig)) = (ctx.toll.as_mut(), identity.signature.as_ref())
             && let Some(account) = booth.tab(&sig.agent_url)

@@ -160,6 +160,8 @@ pub struct TollBooth {
     pub prices: Vec<MicroUsd>,
     /// Offers for requests no route matches (the default origin), by price.
     pub default_offers: TollOffers,
+    /// `[server] max_payment_header_bytes`, for the tab's `PAYMENT-SIGNATURE` (the same snapshot's).
+    pub max_payment_header_bytes: usize,
     /// How often IP lists named by URL are fetched again.
     pub ip_list_refresh: std::time::Duration,
     /// `[payment]`'s USD stablecoin options, for tab invoices (re-priced per batch).

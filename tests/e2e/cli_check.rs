@@ -88,8 +88,8 @@ fn check_warns_when_a_free_route_catches_the_methods_a_priced_route_leaves_out()
 /// server, a facilitator and an origin) passes `check`.
 #[test]
 fn the_readme_toll_booth_example_passes_check() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     let section = &readme[readme.find("### Toll booth").expect("toll booth section")..];
     let start = section.find("```toml\n").expect("example") + "```toml\n".len();
     let example = &section[start..start + section[start..].find("```").expect("end")];
@@ -104,7 +104,10 @@ fn the_readme_toll_booth_example_passes_check() {
         "[server]\nlisten = [\"127.0.0.1:8402\"]\ndefault_origin = \"origin\"\n\n\
          [facilitator]\nurl = \"http://127.0.0.1:1\"\n\n\
          [origins.origin]\naddresses = [\"127.0.0.1:9000\"]\n\n{}",
-        example.replace("0xYourAddress", "0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
+        example.replace(
+            "0xYourAddress",
+            "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+        )
     );
     let path = dir.path().join("gateway.toml");
     std::fs::write(&path, text).expect("write");
