@@ -305,6 +305,30 @@ impl TabBook {
 mod tests {
     use super::*;
 
+    /// A temporary ledger (kept while its directory lives).
+    fn ledger() -> (tempfile::TempDir, Arc<Ledger>) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("l.sqlite");
+        let ledger = Ledger::open(crate::ledger::LedgerOptions::new(path)).expect("ledger");
+        (dir, Arc::new(ledger))
+    }
+
+    /// A line of `acme`'s tab.
+    fn line(c: u8, amount_micro_usd: u64) -> TabLine {
+        TabLine {
+            commitment: alloy_primitives::hex::encode([c; 32]),
+            account: "acme".into(),
+            crawler: "acme-bot".into(),
+            route: "docs".into(),
+            method: "GET".into(),
+            url: "http://site/a".into(),
+            status: 200,
+            amount_micro_usd,
+            created_ms: 10,
+            batch: None,
+        }
+    }
+
     #[test]
     fn a_nonce_signs_one_request() {
         let book = TabBook::without_ledger();
@@ -320,13 +344,7 @@ mod tests {
 
     #[tokio::test]
     async fn holds_and_lines_stay_within_the_credit_limit() {
-        let dir = tempfile::tempdir().expect("dir");
-        let ledger = Arc::new(
-            Ledger::open(crate::ledger::LedgerOptions::new(
-                dir.path().join("l.sqlite"),
-            ))
-            .expect("ledger"),
-        );
+        let (_dir, ledger) = ledger();
         let book = TabBook::open(Some(ledger.clone())).expect("book");
         let acme: Arc<str> = Arc::from("acme");
         let a = book.hold(&acme, 600, 1000, 0).expect("fits");
@@ -335,25 +353,13 @@ mod tests {
             Some(TabClosed::OverLimit),
             "in flight counts"
         );
-        let line = |c: u8| TabLine {
-            commitment: alloy_primitives::hex::encode([c; 32]),
-            account: "acme".into(),
-            crawler: "acme-bot".into(),
-            route: "docs".into(),
-            method: "GET".into(),
-            url: "http://site/a".into(),
-            status: 200,
-            amount_micro_usd: 600,
-            created_ms: 1,
-            batch: None,
-        };
-        assert_eq!(book.charge(a, line(1)).await, Ok(TabInsert::New));
+        assert_eq!(book.charge(a, line(1, 600)).await, Ok(TabInsert::New));
         assert_eq!(book.owed("acme"), 600);
         let b = book
             .hold(&acme, 400, 1000, 0)
             .expect("exactly at the limit");
         assert_eq!(
-            book.charge(b, line(1)).await,
+            book.charge(b, line(1, 600)).await,
             Ok(TabInsert::Existing),
             "same commitment"
         );
@@ -366,29 +372,11 @@ mod tests {
 
     #[tokio::test]
     async fn unpaid_batches_are_owed_until_paid_and_overdue_after_their_due_date() {
-        let dir = tempfile::tempdir().expect("dir");
-        let ledger = Arc::new(
-            Ledger::open(crate::ledger::LedgerOptions::new(
-                dir.path().join("l.sqlite"),
-            ))
-            .expect("ledger"),
-        );
+        let (_dir, ledger) = ledger();
         let book = TabBook::open(Some(ledger.clone())).expect("book");
         let acme: Arc<str> = Arc::from("acme");
         let hold = book.hold(&acme, 700, 1000, 0).expect("fits");
-        let line = TabLine {
-            commitment: alloy_primitives::hex::encode([7; 32]),
-            account: "acme".into(),
-            crawler: "acme-bot".into(),
-            route: "docs".into(),
-            method: "GET".into(),
-            url: "http://site/a".into(),
-            status: 200,
-            amount_micro_usd: 700,
-            created_ms: 10,
-            batch: None,
-        };
-        book.charge(hold, line).await.expect("charged");
+        book.charge(hold, line(7, 700)).await.expect("charged");
         let close = BillingWrite::Close {
             accounts: vec![("acme".into(), "b1".into())],
             cutoff_ms: 100,

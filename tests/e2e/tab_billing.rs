@@ -72,8 +72,8 @@ webhook = {{ url = "{hook}", secret = {{ env = "TAB_HOOK_SECRET" }}, retries = 5
         self.directory.url()
     }
 
-    /// Fetches `url` on the tab at `USD 0.01` with a fresh nonce: the status.
-    async fn fetch(&self, url: &str, nonce: &str) -> u16 {
+    /// GETs `url` offering `USD 0.01` on the tab, signed with a fresh `nonce`.
+    async fn signed_get(&self, url: &str, nonce: &str) -> reqwest::Response {
         let t = now();
         let exact = [("crawler-exact-price", "USD 0.01")];
         let components = ["@authority", "signature-agent", "crawler-exact-price"];
@@ -84,22 +84,17 @@ webhook = {{ url = "{hook}", secret = {{ env = "TAB_HOOK_SECRET" }}, retries = 5
         for (k, v) in &headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        req.send().await.expect("send").status().as_u16()
+        req.send().await.expect("send")
     }
 
-    /// The 402 the account's crawler gets now, when it gets one: its offers' schemes.
+    /// Fetches `url` on the tab: the status.
+    async fn fetch(&self, url: &str, nonce: &str) -> u16 {
+        self.signed_get(url, nonce).await.status().as_u16()
+    }
+
+    /// The status the account's crawler gets now, and the schemes its 402 offers.
     async fn offered(&self, url: &str, nonce: &str) -> (u16, Vec<String>) {
-        let t = now();
-        let exact = [("crawler-exact-price", "USD 0.01")];
-        let components = ["@authority", "signature-agent", "crawler-exact-price"];
-        let headers =
-            self.crawler
-                .signed_headers("GET", url, &exact, &components, t, t + 60, Some(nonce));
-        let mut req = reqwest::Client::new().get(url);
-        for (k, v) in &headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let r = req.send().await.expect("send");
+        let r = self.signed_get(url, nonce).await;
         let status = r.status().as_u16();
         let schemes = r
             .headers()
