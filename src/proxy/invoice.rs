@@ -150,13 +150,16 @@ impl Gateway {
             .mark_paid(&batch.id, how.clone())
             .await
         {
-            Ok(BillingDone::Paid(newly)) => {
-                if newly {
-                    let counter = &self.payments.metrics.toll.batches_paid;
-                    counter.with_label_values(&["x402"]).inc();
-                }
+            Ok(BillingDone::Paid(true)) => {
+                let counter = &self.payments.metrics.toll.batches_paid;
+                counter.with_label_values(&["x402"]).inc();
                 tracing::info!(batch = %batch.id, payer = %paid.payer, "tab batch paid");
             }
+            // Marked paid meanwhile by an operator: this payment is an overpayment to refund.
+            Ok(BillingDone::Paid(false)) => tracing::warn!(
+                batch = %batch.id, payer = %paid.payer, how = %how,
+                "tab batch was already paid; this payment is owed back"
+            ),
             // The money moved: the payment is in the ledger under this route's name, from which
             // an operator marks the batch paid (`POST /tabs/batches/<id>/paid`).
             other => tracing::error!(

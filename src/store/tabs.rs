@@ -330,6 +330,16 @@ mod tests {
     }
 
     #[test]
+    fn one_payment_at_a_time_per_invoice() {
+        let book = TabBook::without_ledger();
+        let first = book.paying("tab-1").expect("free");
+        assert!(book.paying("tab-1").is_none(), "taken");
+        assert!(book.paying("tab-2").is_some(), "another invoice");
+        drop(first);
+        assert!(book.paying("tab-1").is_some(), "given back");
+    }
+
+    #[test]
     fn a_nonce_signs_one_request() {
         let book = TabBook::without_ledger();
         assert_eq!(book.use_nonce("n1", [1; 32]), Ok(()));

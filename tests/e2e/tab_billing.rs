@@ -361,6 +361,60 @@ async fn an_overdue_or_suspended_account_is_offered_exact_only_until_it_is_settl
     );
     admin_post(&gw, "/tabs/accounts/acme/resume").await;
     assert_eq!(acme.fetch(&url("five"), "due-5").await, 200);
+
+    // Bad input gets a clear answer, never a crash.
+    let client = reqwest::Client::new();
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let invoice = gw.url(&format!("/.well-known/x402/tab/{id}"));
+    assert_eq!(
+        status(client.post(&invoice).send().await.expect("post")),
+        405
+    );
+    assert_eq!(
+        status(client.head(&invoice).send().await.expect("head")),
+        200,
+        "paid"
+    );
+    // An encoded slash is refused as an ambiguous path before anything else (400).
+    for (bad, want) in [("tab-..%2F..%2Fetc", 400), ("tab-nope", 404), ("x", 404)] {
+        let r = client
+            .get(gw.url(&format!("/.well-known/x402/tab/{bad}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(status(r), want, "{bad}");
+    }
+    let admin = |path: &str| gw.admin(path);
+    let cases = [
+        ("POST", "/tabs/cutoff?at=yesterday", 400),
+        ("POST", "/tabs/batches/tab-nope/paid", 404),
+        ("GET", "/tabs/batches/tab-nope", 404),
+        ("DELETE", "/tabs/batches", 405),
+        ("GET", "/tabs/nothing/here", 404),
+    ];
+    for (method, path, want) in cases {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let r = client.request(m, admin(path)).send().await.expect("admin");
+        assert_eq!(status(r), want, "{method} {path}");
+    }
+    let listed: Value = client
+        .get(admin("/tabs/batches?account=acme&unpaid=true"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["batches"].as_array().map(Vec::len), Some(0), "paid");
+    let one: Value = client
+        .get(admin(&format!("/tabs/batches/{id}")))
+        .send()
+        .await
+        .expect("one")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(one["items"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
