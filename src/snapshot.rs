@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub listen: Vec<String>,
     pub tls_listen: Vec<TlsListener>,
     pub admin_listen: Option<String>,
+    /// SHA-256 of `[admin] token`, which the `/tabs` endpoints require.
+    pub admin_token: Option<[u8; 32]>,
     pub threads: usize,
     /// Externally visible base URL, without a trailing `/`.
     pub public_url: Option<String>,

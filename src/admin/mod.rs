@@ -103,9 +103,15 @@ impl ServeHttp for Admin {
         let path = session.req_header().uri.path().to_string();
         let method = session.req_header().method.as_str().to_string();
         let query = session.req_header().uri.query().map(str::to_string);
-        if let Some((status, doc)) =
-            tabs::answer(self.billing.as_deref(), &method, &path, query.as_deref()).await
-        {
+        let authorization = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let billing = self.billing.as_deref();
+        let (q, auth) = (query.as_deref(), authorization.as_deref());
+        if let Some((status, doc)) = tabs::answer(billing, &method, &path, q, auth).await {
             let body = serde_json::to_vec_pretty(&doc).unwrap_or_default();
             return respond(status, "application/json", body);
         }

@@ -8,23 +8,52 @@
 //! | `POST /tabs/batches/<id>/paid[?note=…]` | marks it paid (a fiat payment, say); a paid batch keeps its first payment |
 //! | `POST /tabs/accounts/<account>/suspend`, `…/resume` | the account's tab takes no lines while suspended (x402 `exact` only, or blocked, as over its limit) |
 //! | `POST /tabs/cutoff[?at=<RFC 3339 or Unix ms>][&account=A]` | closes batches now, at `at` (default: now) |
+//!
+//! With `[admin] token`, every `/tabs` request needs `Authorization: Bearer <token>` (else 401).
 
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
-use crate::billing::{Billing, invoice_path};
+use crate::billing::{Billing, invoice_url};
 use crate::ledger::{BillingDone, LedgerError};
 use crate::rfc3339::{format_rfc3339_ms, parse_rfc3339_ms};
 
-/// The answer to a `/tabs…` request, or `None` for another path.
+/// SHA-256 of an admin token: what the snapshot keeps and requests are compared by.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Whether `authorization` carries the token whose digest is `want` (always, without one).
+/// Digests are compared, so the time taken says nothing of the token.
+pub fn authorized(want: Option<&[u8; 32]>, authorization: Option<&str>) -> bool {
+    let Some(want) = want else { return true };
+    authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|t| token_digest(t) == *want)
+}
+
+/// The answer to a `/tabs…` request (`authorization`: its `Authorization` header), or `None`
+/// for another path.
 pub async fn answer(
     billing: Option<&Billing>,
     method: &str,
     path: &str,
     query: Option<&str>,
+    authorization: Option<&str>,
 ) -> Option<(u16, Value)> {
     if path != "/tabs" && !path.starts_with("/tabs/") {
         return None;
+    }
+    if let Some(b) = billing
+        && !authorized(b.config.snapshot().admin_token.as_ref(), authorization)
+    {
+        return Some(error(
+            401,
+            "the /tabs endpoints need `Authorization: Bearer <[admin] token>`",
+        ));
     }
     let Some(billing) = billing else {
         return Some(error(
@@ -117,13 +146,17 @@ fn batches(billing: &Billing, params: &Params) -> Result<(u16, Value), LedgerErr
     };
     let unpaid = matches!(params.get("unpaid"), Some("true" | "1"));
     let list = ledger.reader().batches(params.get("account"), unpaid)?;
-    let docs: Vec<Value> = list.iter().map(batch_doc).collect();
+    let public_url = billing.config.snapshot().public_url.clone();
+    let docs: Vec<Value> = list
+        .iter()
+        .map(|b| batch_doc(b, public_url.as_deref()))
+        .collect();
     Ok((200, json!({ "batches": docs })))
 }
 
-fn batch_doc(b: &crate::ledger::Batch) -> Value {
+fn batch_doc(b: &crate::ledger::Batch, public_url: Option<&str>) -> Value {
     let mut doc = serde_json::to_value(b).unwrap_or_default();
-    doc["pay_url"] = json!(invoice_path(&b.id));
+    doc["pay_url"] = json!(invoice_url(public_url, &b.id));
     doc
 }
 
@@ -146,7 +179,8 @@ fn batch(billing: &Billing, id: &str) -> Result<(u16, Value), LedgerError> {
             })
         })
         .collect();
-    let mut doc = batch_doc(&b);
+    let public_url = billing.config.snapshot().public_url.clone();
+    let mut doc = batch_doc(&b, public_url.as_deref());
     doc["items"] = json!(lines);
     Ok((200, doc))
 }
@@ -184,9 +218,31 @@ async fn cutoff(billing: &Billing, params: &Params) -> Result<(u16, Value), Ledg
         },
     };
     let made = billing.close_at(at_ms, params.get("account")).await?;
-    let docs: Vec<Value> = made.iter().map(batch_doc).collect();
+    let public_url = billing.config.snapshot().public_url.clone();
+    let docs: Vec<Value> = made
+        .iter()
+        .map(|b| batch_doc(b, public_url.as_deref()))
+        .collect();
     Ok((
         200,
         json!({ "cutoff": format_rfc3339_ms(at_ms), "batches": docs }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_token_opens_the_tab_endpoints() {
+        let want = token_digest("s3cret-admin");
+        assert!(authorized(None, None), "no token configured");
+        assert!(authorized(Some(&want), Some("Bearer s3cret-admin")));
+        assert!(!authorized(Some(&want), Some("Bearer wrong")));
+        assert!(
+            !authorized(Some(&want), Some("s3cret-admin")),
+            "not a bearer"
+        );
+        assert!(!authorized(Some(&want), None));
+    }
 }

@@ -42,9 +42,9 @@ use invoice::Invoice;
 /// Where an invoice is paid: `<this><batch id>` on any host the gateway serves.
 pub const INVOICE_PATH: &str = "/.well-known/x402/tab/";
 
-/// The path of batch `id`'s invoice.
-pub fn invoice_path(id: &str) -> String {
-    format!("{INVOICE_PATH}{id}")
+/// Batch `id`'s invoice URL: absolute under `[server] public_url` when it is set, else the path.
+pub fn invoice_url(public_url: Option<&str>, id: &str) -> String {
+    format!("{}{INVOICE_PATH}{id}", public_url.unwrap_or(""))
 }
 
 /// The billing state shared by the background service and the admin endpoints.
@@ -208,6 +208,7 @@ impl Billing {
             .account(&batch.account)
             .and_then(|a| a.export_dir.clone())
             .unwrap_or_else(|| self.default_dir.clone());
+        let public_url = self.config.snapshot().public_url.clone();
         let Ok(ledger) = self.ledger().cloned() else {
             return;
         };
@@ -217,7 +218,7 @@ impl Billing {
                 .reader()
                 .batch_lines(&batch.id)
                 .map_err(|e| e.to_string())?;
-            let pay_url = invoice_path(&batch.id);
+            let pay_url = invoice_url(public_url.as_deref(), &batch.id);
             let invoice = Invoice {
                 batch: &batch,
                 lines: &lines,
@@ -253,6 +254,7 @@ impl Billing {
     pub async fn deliver_pending(&self) -> Result<(), LedgerError> {
         let _round = self.round.lock().await;
         let ledger = self.ledger()?.clone();
+        let public_url = self.config.snapshot().public_url.clone();
         for batch in ledger.reader().undelivered_batches()? {
             let Some(hook) = self.account(&batch.account).and_then(|a| a.webhook.clone()) else {
                 continue;
@@ -268,7 +270,7 @@ impl Billing {
                 continue;
             }
             let lines = ledger.reader().batch_lines(&batch.id)?;
-            let pay_url = invoice_path(&batch.id);
+            let pay_url = invoice_url(public_url.as_deref(), &batch.id);
             let body = Invoice {
                 batch: &batch,
                 lines: &lines,

@@ -80,6 +80,11 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
         .filter_map(|t| tls_listener(t.get_ref(), base, &mut f))
         .collect();
     let admin_listen = socket_or_empty(&toml.admin.listen, &mut f);
+    // Only its digest is kept: the token itself is never in the snapshot or a log.
+    let admin_token = toml.admin.token.as_ref().and_then(|t| {
+        let token = ctx.secret(&t.get_ref().env, "the admin token", t.span(), &mut f)?;
+        Some(crate::admin::tabs::token_digest(&token))
+    });
     let public_url = toml
         .server
         .public_url
@@ -226,6 +231,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
             listen,
             tls_listen,
             admin_listen,
+            admin_token,
             threads: toml
                 .server
                 .threads

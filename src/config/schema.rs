@@ -189,12 +189,17 @@ pub struct AdminToml {
     /// Address of the admin listener; `""` disables it. Default `127.0.0.1:9402`.
     #[serde(default = "default_admin_listen")]
     pub listen: Spanned<String>,
+    /// A bearer token the `/tabs` endpoints require (`Authorization: Bearer …`), from the
+    /// environment. Default none: keep the listener on loopback.
+    #[serde(default)]
+    pub token: Option<Spanned<EnvValue>>,
 }
 
 impl Default for AdminToml {
     fn default() -> Self {
         Self {
             listen: default_admin_listen(),
+            token: None,
         }
     }
 }

@@ -16,7 +16,7 @@ use super::request::RequestFacts;
 use super::respond::{self, EXPOSE_HEADERS, Reply};
 use super::steps::Step;
 use crate::billing::invoice::Invoice;
-use crate::billing::{INVOICE_PATH, cycle, invoice_path};
+use crate::billing::{INVOICE_PATH, cycle, invoice_url};
 use crate::ledger::{Batch, BillingDone};
 use crate::price::{PaymentOption, to_atomic};
 use crate::snapshot::{Origin, OriginKind, Pricing, Route, SettlePolicy, Snapshot};
@@ -68,7 +68,8 @@ impl Gateway {
         };
         if batch.is_paid() {
             ctx.outcome = Outcome::Free;
-            return Some(Step::Reply(Reply::json(200, &receipt(&batch))));
+            let doc = receipt(&batch, snapshot.public_url.as_deref());
+            return Some(Step::Reply(Reply::json(200, &doc)));
         }
         let Some(route) = invoice_route(booth, &batch) else {
             let reply = Reply::error(
@@ -169,15 +170,16 @@ impl Gateway {
         }
         batch.paid_ms = Some(crate::clock::unix_millis());
         batch.paid_by = Some(how);
-        let body = serde_json::to_vec(&receipt(&batch)).unwrap_or_default();
+        let doc = receipt(&batch, snapshot.public_url.as_deref());
+        let body = serde_json::to_vec(&doc).unwrap_or_default();
         let body = LocalBody::Text(body.into());
         respond::send_local(session, 200, headers, body, facts.is_head).await
     }
 }
 
 /// The batch as its invoice summary.
-fn receipt(batch: &Batch) -> serde_json::Value {
-    let pay_url = invoice_path(&batch.id);
+fn receipt(batch: &Batch, public_url: Option<&str>) -> serde_json::Value {
+    let pay_url = invoice_url(public_url, &batch.id);
     Invoice {
         batch,
         lines: &[],

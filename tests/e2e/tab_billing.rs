@@ -21,6 +21,21 @@ use crate::support::{
 };
 
 const SECRET: &str = "tab-hook-secret-for-tests";
+/// `[admin] token` of the billing gateways.
+const ADMIN_TOKEN: &str = "admin-token-for-tests";
+/// `[server] public_url` of the billing gateways: invoices carry absolute pay URLs under it.
+const PUBLIC_URL: &str = "https://pay.site.example";
+
+/// A client that sends the admin token.
+fn admin_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    headers.insert("authorization", bearer.parse().expect("header"));
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
 
 fn now() -> u64 {
     use x402_gateway::clock::{Clock, SystemClock};
@@ -126,10 +141,24 @@ async fn billing_gateway(
     for a in accounts {
         routes.push_str(&a.toml(pay_within, hook));
     }
-    let config = Gateway::config(stack, &stack.info.facilitator, &pay_to, &routes);
-    let gw = Gateway::start_with_env(&config, &[("TAB_HOOK_SECRET", SECRET)]).await;
+    let config = Gateway::config(stack, &stack.info.facilitator, &pay_to, &routes)
+        .replace(
+            "[admin]\n",
+            "[admin]\ntoken = { env = \"X402_ADMIN_TOKEN\" }\n",
+        )
+        .replace(
+            "[server]\n",
+            &format!("[server]\npublic_url = \"{PUBLIC_URL}\"\n"),
+        );
+    let gw = Gateway::start_with_env(&config, &ENV).await;
     (gw, pay_to)
 }
+
+/// The secrets the billing gateways' configs name.
+const ENV: [(&str, &str); 2] = [
+    ("TAB_HOOK_SECRET", SECRET),
+    ("X402_ADMIN_TOKEN", ADMIN_TOKEN),
+];
 
 fn ledger(gw: &Gateway) -> LedgerReader {
     Ledger::open_read_only(&gw.dir.path().join("x402-ledger/payments.sqlite")).expect("ledger")
@@ -137,7 +166,7 @@ fn ledger(gw: &Gateway) -> LedgerReader {
 
 /// `POST /tabs/cutoff?at=<ms>`: the batches it made.
 async fn cutoff(gw: &Gateway, at_ms: u64) -> Vec<Value> {
-    let r = reqwest::Client::new()
+    let r = admin_client()
         .post(gw.admin(&format!("/tabs/cutoff?at={at_ms}")))
         .send()
         .await
@@ -148,7 +177,7 @@ async fn cutoff(gw: &Gateway, at_ms: u64) -> Vec<Value> {
 }
 
 async fn admin_post(gw: &Gateway, path: &str) -> Value {
-    let r = reqwest::Client::new()
+    let r = admin_client()
         .post(gw.admin(path))
         .send()
         .await
@@ -216,6 +245,8 @@ async fn a_cutoff_bills_each_account_once_its_webhook_gets_it_once_and_an_x402_c
             .map(|l| serde_json::from_str(l).expect("json line"))
             .collect();
         assert_eq!(docs[0]["total_micro_usd"], b.total_micro_usd);
+        let pay_url = format!("{PUBLIC_URL}/.well-known/x402/tab/{}", b.id);
+        assert_eq!(docs[0]["pay_url"], pay_url.as_str());
         let sum: u64 = docs[1..]
             .iter()
             .map(|d| d["amount_micro_usd"].as_u64().expect("amount"))
@@ -295,7 +326,9 @@ async fn a_cutoff_bills_each_account_once_its_webhook_gets_it_once_and_an_x402_c
     let m = gw.metrics().await;
     let x402 = Some("rail=\"x402\"");
     assert_eq!(metric(&m, "x402_tab_batches_paid_total", x402), 1.0);
-    let tabs: Value = reqwest::get(gw.admin("/tabs"))
+    let tabs: Value = admin_client()
+        .get(gw.admin("/tabs"))
+        .send()
         .await
         .expect("tabs")
         .json()
@@ -363,7 +396,7 @@ async fn an_overdue_or_suspended_account_is_offered_exact_only_until_it_is_settl
     assert_eq!(acme.fetch(&url("five"), "due-5").await, 200);
 
     // Bad input gets a clear answer, never a crash.
-    let client = reqwest::Client::new();
+    let client = admin_client();
     let status = |r: reqwest::Response| r.status().as_u16();
     let invoice = gw.url(&format!("/.well-known/x402/tab/{id}"));
     assert_eq!(
@@ -397,6 +430,15 @@ async fn an_overdue_or_suspended_account_is_offered_exact_only_until_it_is_settl
         let r = client.request(m, admin(path)).send().await.expect("admin");
         assert_eq!(status(r), want, "{method} {path}");
     }
+    // Without the token, or with another: 401, and nothing done.
+    for bearer in [None, Some("Bearer not-the-token")] {
+        let mut req = reqwest::Client::new().post(admin("/tabs/accounts/acme/suspend"));
+        if let Some(b) = bearer {
+            req = req.header("authorization", b);
+        }
+        assert_eq!(status(req.send().await.expect("admin")), 401);
+    }
+    assert_eq!(acme.fetch(&url("six"), "due-6").await, 200, "not suspended");
     let listed: Value = client
         .get(admin("/tabs/batches?account=acme&unpaid=true"))
         .send()
@@ -424,7 +466,6 @@ async fn kill_9_during_cutoffs_loses_nothing_and_duplicates_nothing() {
     let hook = WebhookReceiver::start(&[]);
     let (acme, bolt) = (Account::new("acme", 64), Account::new("bolt", 65));
     let (mut gw, _) = billing_gateway(stack, &prefix, &[&acme, &bolt], "7d", &hook.url()).await;
-    let env = [("TAB_HOOK_SECRET", SECRET)];
     let mut charged = 0u64;
     let mut cutoffs = Vec::new();
     for (round, delay_ms) in [0u64, 1, 3, 8, 20].into_iter().enumerate() {
@@ -437,9 +478,9 @@ async fn kill_9_during_cutoffs_loses_nothing_and_duplicates_nothing() {
         let at = x402_gateway::clock::unix_millis();
         cutoffs.push(at);
         let admin = gw.admin(&format!("/tabs/cutoff?at={at}"));
-        let fired = tokio::spawn(async move { reqwest::Client::new().post(admin).send().await });
+        let fired = tokio::spawn(async move { admin_client().post(admin).send().await });
         tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
-        gw.kill9_and_restart(&env).await;
+        gw.kill9_and_restart(&ENV).await;
         let _ = fired.await;
     }
     // After the crashes, the same cutoffs again: whatever a killed one did not finish is done now.
