@@ -164,7 +164,7 @@ impl Billing {
         Ok(made)
     }
 
-    /// One cutoff write for `names`, then their invoices and first deliveries.
+    /// One cutoff write for `names`, then their invoices (the service's tick delivers them).
     async fn close(
         &self,
         names: &[Arc<str>],
