@@ -14,6 +14,7 @@
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
+use crate::billing::invoice::Invoice;
 use crate::billing::{Billing, invoice_url};
 use crate::ledger::{BillingDone, LedgerError};
 use crate::rfc3339::{format_rfc3339_ms, parse_rfc3339_ms};
@@ -146,17 +147,15 @@ fn batches(billing: &Billing, params: &Params) -> Result<(u16, Value), LedgerErr
     };
     let unpaid = matches!(params.get("unpaid"), Some("true" | "1"));
     let list = ledger.reader().batches(params.get("account"), unpaid)?;
-    let public_url = billing.config.snapshot().public_url.clone();
-    let docs: Vec<Value> = list
-        .iter()
-        .map(|b| batch_doc(b, public_url.as_deref()))
-        .collect();
+    let docs: Vec<Value> = list.iter().map(|b| batch_doc(billing, b)).collect();
     Ok((200, json!({ "batches": docs })))
 }
 
-fn batch_doc(b: &crate::ledger::Batch, public_url: Option<&str>) -> Value {
+/// A batch's row, with its invoice URL.
+fn batch_doc(billing: &Billing, b: &crate::ledger::Batch) -> Value {
     let mut doc = serde_json::to_value(b).unwrap_or_default();
-    doc["pay_url"] = json!(invoice_url(public_url, &b.id));
+    let public_url = billing.config.snapshot().public_url.clone();
+    doc["pay_url"] = json!(invoice_url(public_url.as_deref(), &b.id));
     doc
 }
 
@@ -168,19 +167,8 @@ fn batch(billing: &Billing, id: &str) -> Result<(u16, Value), LedgerError> {
     let Some(b) = reader.batch(id)? else {
         return Ok(error(404, "no such batch"));
     };
-    let lines: Vec<Value> = reader
-        .batch_lines(id)?
-        .into_iter()
-        .map(|l| {
-            json!({
-                "commitment": l.commitment, "crawler": l.crawler, "route": l.route,
-                "method": l.method, "url": l.url, "status": l.status,
-                "amount_micro_usd": l.amount_micro_usd, "at": format_rfc3339_ms(l.created_ms),
-            })
-        })
-        .collect();
-    let public_url = billing.config.snapshot().public_url.clone();
-    let mut doc = batch_doc(&b, public_url.as_deref());
+    let lines: Vec<Value> = reader.batch_lines(id)?.iter().map(Invoice::line).collect();
+    let mut doc = batch_doc(billing, &b);
     doc["items"] = json!(lines);
     Ok((200, doc))
 }
@@ -218,11 +206,7 @@ async fn cutoff(billing: &Billing, params: &Params) -> Result<(u16, Value), Ledg
         },
     };
     let made = billing.close_at(at_ms, params.get("account")).await?;
-    let public_url = billing.config.snapshot().public_url.clone();
-    let docs: Vec<Value> = made
-        .iter()
-        .map(|b| batch_doc(b, public_url.as_deref()))
-        .collect();
+    let docs: Vec<Value> = made.iter().map(|b| batch_doc(billing, b)).collect();
     Ok((
         200,
         json!({ "cutoff": format_rfc3339_ms(at_ms), "batches": docs }),

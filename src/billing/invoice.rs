@@ -14,8 +14,8 @@ use crate::toll::usd::MicroUsd;
 pub struct Invoice<'a> {
     pub batch: &'a Batch,
     pub lines: &'a [TabLine],
-    /// Where any x402 client pays it.
-    pub pay_url: &'a str,
+    /// `[server] public_url`, under which its pay URL is absolute.
+    pub public_url: Option<&'a str>,
 }
 
 fn usd(micro: u64) -> String {
@@ -41,11 +41,12 @@ impl Invoice<'_> {
             "currency": "USD",
             "paid": b.paid_ms.map(format_rfc3339_ms),
             "paid_by": b.paid_by,
-            "pay_url": self.pay_url,
+            "pay_url": super::invoice_url(self.public_url, &b.id),
         })
     }
 
-    fn line(line: &TabLine) -> serde_json::Value {
+    /// One charged request, as in the JSONL export and the webhook's `items`.
+    pub fn line(line: &TabLine) -> serde_json::Value {
         json!({
             "type": "line",
             "batch": line.batch,
@@ -201,7 +202,7 @@ mod tests {
         let invoice = Invoice {
             batch: &b,
             lines: &lines,
-            pay_url: "http://site/.well-known/x402/tab/x",
+            public_url: Some("http://site"),
         };
         let jsonl = invoice.jsonl();
         let docs: Vec<serde_json::Value> = jsonl
@@ -238,7 +239,7 @@ mod tests {
         let invoice = Invoice {
             batch: &b,
             lines: &lines,
-            pay_url: "u",
+            public_url: None,
         };
         assert!(!exported(dir.path(), &b.id));
         export(dir.path(), &invoice).expect("export");

@@ -58,8 +58,12 @@ pub struct Billing {
     default_dir: PathBuf,
     /// The last cutoff closed per account, in Unix seconds.
     closed_through: DashMap<Arc<str>, u64>,
-    /// When each failed delivery may be tried again.
-    retry_at: DashMap<String, Instant>,
+    /// Batches their webhook has not accepted yet → when to try next. Read from the ledger at
+    /// start and after each reload (an account may have gained a webhook), added to by cutoffs:
+    /// the service's tick reads nothing from the ledger unless a delivery is due.
+    pending: DashMap<String, Instant>,
+    /// The config version `pending` was last read for.
+    pending_for: std::sync::atomic::AtomicU64,
     /// One cutoff or delivery round at a time (the service's tick and the admin's cutoff).
     round: tokio::sync::Mutex<()>,
 }
@@ -90,7 +94,8 @@ impl Billing {
                 .unwrap_or_default(),
             default_dir,
             closed_through: DashMap::new(),
-            retry_at: DashMap::new(),
+            pending: DashMap::new(),
+            pending_for: std::sync::atomic::AtomicU64::new(0),
             round: tokio::sync::Mutex::new(()),
         }
     }
@@ -115,6 +120,13 @@ impl Billing {
 
     fn account(&self, name: &str) -> Option<Arc<TabAccount>> {
         self.accounts().into_iter().find(|a| &*a.account == name)
+    }
+
+    /// Where `account`'s invoices are written.
+    fn export_dir(&self, account: &str) -> PathBuf {
+        self.account(account)
+            .and_then(|a| a.export_dir.clone())
+            .unwrap_or_else(|| self.default_dir.clone())
     }
 
     /// Closes every account whose cutoff has passed since it was last closed (all of them the
@@ -198,16 +210,14 @@ impl Billing {
                 "tab batch closed"
             );
             self.export(batch).await;
+            self.pending.insert(batch.id.clone(), Instant::now());
         }
         Ok(made)
     }
 
     /// Writes `batch`'s invoice files (a failure is logged and retried at the next start).
     async fn export(&self, batch: &Batch) {
-        let dir = self
-            .account(&batch.account)
-            .and_then(|a| a.export_dir.clone())
-            .unwrap_or_else(|| self.default_dir.clone());
+        let dir = self.export_dir(&batch.account);
         let public_url = self.config.snapshot().public_url.clone();
         let Ok(ledger) = self.ledger().cloned() else {
             return;
@@ -218,11 +228,10 @@ impl Billing {
                 .reader()
                 .batch_lines(&batch.id)
                 .map_err(|e| e.to_string())?;
-            let pay_url = invoice_url(public_url.as_deref(), &batch.id);
             let invoice = Invoice {
                 batch: &batch,
                 lines: &lines,
-                pay_url: &pay_url,
+                public_url: public_url.as_deref(),
             };
             invoice::export(&dir, &invoice).map_err(|e| format!("{}: {e}", dir.display()))
         })
@@ -239,13 +248,23 @@ impl Billing {
     pub async fn export_missing(&self) -> Result<(), LedgerError> {
         let batches = self.ledger()?.reader().batches(None, false)?;
         for batch in batches {
-            let dir = self
-                .account(&batch.account)
-                .and_then(|a| a.export_dir.clone())
-                .unwrap_or_else(|| self.default_dir.clone());
-            if !invoice::exported(&dir, &batch.id) {
+            if !invoice::exported(&self.export_dir(&batch.account), &batch.id) {
                 self.export(&batch).await;
             }
+        }
+        Ok(())
+    }
+
+    /// Reads the batches their webhook has not accepted from the ledger into `pending`, once
+    /// per config version.
+    fn read_pending(&self, ledger: &Ledger) -> Result<(), LedgerError> {
+        let version = self.config.snapshot().version;
+        let seen = std::sync::atomic::Ordering::Relaxed;
+        if self.pending_for.swap(version, seen) == version {
+            return Ok(());
+        }
+        for batch in ledger.reader().undelivered_batches()? {
+            self.pending.entry(batch.id).or_insert_with(Instant::now);
         }
         Ok(())
     }
@@ -254,27 +273,35 @@ impl Billing {
     pub async fn deliver_pending(&self) -> Result<(), LedgerError> {
         let _round = self.round.lock().await;
         let ledger = self.ledger()?.clone();
+        self.read_pending(&ledger)?;
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|p| *p.value() <= now)
+            .map(|p| p.key().clone())
+            .collect();
         let public_url = self.config.snapshot().public_url.clone();
-        for batch in ledger.reader().undelivered_batches()? {
-            let Some(hook) = self.account(&batch.account).and_then(|a| a.webhook.clone()) else {
+        for id in due {
+            let batch = ledger.reader().batch(&id)?;
+            let hook = batch
+                .as_ref()
+                .and_then(|b| self.account(&b.account)?.webhook.clone());
+            // Delivered, without a webhook, or given up (`GET /tabs/batches` shows it
+            // undelivered): nothing more to send.
+            let (Some(batch), Some(hook)) = (batch, hook) else {
+                self.pending.remove(&id);
                 continue;
             };
-            if batch.attempts > hook.retries {
-                continue; // given up: `GET /tabs/batches` shows it undelivered
-            }
-            if self
-                .retry_at
-                .get(&batch.id)
-                .is_some_and(|at| *at > Instant::now())
-            {
+            if batch.delivered_ms.is_some() || batch.attempts > hook.retries {
+                self.pending.remove(&id);
                 continue;
             }
             let lines = ledger.reader().batch_lines(&batch.id)?;
-            let pay_url = invoice_url(public_url.as_deref(), &batch.id);
             let body = Invoice {
                 batch: &batch,
                 lines: &lines,
-                pay_url: &pay_url,
+                public_url: public_url.as_deref(),
             }
             .body();
             let attempt = batch.attempts + 1;
@@ -293,13 +320,12 @@ impl Billing {
             ledger.billing(change).await?;
             match sent {
                 Ok(()) => {
-                    self.retry_at.remove(&batch.id);
+                    self.pending.remove(&batch.id);
                     tracing::info!(batch = %batch.id, attempt, "tab batch delivered to its webhook");
                 }
                 Err(error) => {
                     let wait = webhook::backoff(&hook, attempt);
-                    self.retry_at
-                        .insert(batch.id.clone(), Instant::now() + wait);
+                    self.pending.insert(batch.id.clone(), Instant::now() + wait);
                     let last = attempt > hook.retries;
                     tracing::warn!(batch = %batch.id, attempt, %error, retry_in = ?wait, last, "tab webhook delivery failed");
                 }

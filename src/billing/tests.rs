@@ -25,17 +25,11 @@ const DAY: u64 = 86_400;
 /// 2026-12-02T00:00:00Z.
 const MIDNIGHT: u64 = 1_796_169_600;
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:8402"]
-default_origin = "origin"
-[facilitator]
-url = "http://127.0.0.1:1"
-[payment]
-networks = ["eip155:84532"]
-pay_to = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-[origins.origin]
-addresses = ["127.0.0.1:9000"]
+/// The benches' base config (`tests/fixtures/base.toml`).
+const BASE: &str = include_str!("../../tests/fixtures/base.toml");
+
+/// `acme`'s tab, closing daily at 06:00 UTC.
+const TAB: &str = r#"
 [toll_booth]
 [[toll_booth.tab]]
 account = "acme"
@@ -67,7 +61,7 @@ fn billing(dir: &Path, clock: Arc<TestClock>) -> (Billing, Arc<Ledger>) {
         previous: None,
         env: &|_| None,
     };
-    let snapshot = compile(Path::new("gateway.toml"), CONFIG, &ctx)
+    let snapshot = compile(Path::new("gateway.toml"), &format!("{BASE}{TAB}"), &ctx)
         .unwrap_or_else(|e| panic!("{e}"))
         .snapshot;
     let path = dir.join("ledger.sqlite");

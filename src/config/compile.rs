@@ -186,12 +186,7 @@ pub fn compile(path: &Path, text: &str, ctx: &CompileContext<'_>) -> Result<Comp
         }
     };
     if let Some(booth) = &mut toll {
-        booth.invoice_options = toll_options
-            .iter()
-            .filter(|o| o.asset.usd)
-            .cloned()
-            .collect();
-        booth.max_payment_header_bytes = toml.server.max_payment_header_bytes.max(1024);
+        booth.invoice_options = toll_options.clone();
     }
     let toll_route = match (&mut toll, &default_origin) {
         (Some(booth), Some(origin)) => {

@@ -17,7 +17,7 @@ use super::schema::{GatewayToml, PriceToml, RouteToml};
 use super::toll_schema::{
     CrawlerToml, CycleToml, DirectoryToml, DnsToml, TollBoothToml, WebhookToml,
 };
-use crate::price::{PaymentOption, to_atomic};
+use crate::price::PaymentOption;
 use crate::routes::{RouteSpec, RouteTable, RouteTableBuilder};
 use crate::toll::builtin::CRAWLERS;
 use crate::toll::directory::Limits;
@@ -184,7 +184,6 @@ pub(super) fn compile(
         prices: prices.into_iter().collect(),
         default_offers: TollOffers::default(),
         invoice_options: Vec::new(),
-        max_payment_header_bytes: 0,
         ip_list_refresh: Duration::from_secs(
             t.ip_list_refresh
                 .as_ref()
@@ -220,18 +219,7 @@ pub(super) fn offers(
 ) -> TollOffers {
     let mut out = TollOffers::default();
     for &p in &booth.prices {
-        let priced: Vec<PaymentOption> = options
-            .iter()
-            .filter(|o| o.asset.usd)
-            .filter_map(|o| {
-                let decimal = p.dollars_text();
-                let amount = to_atomic(decimal.trim_start_matches('$'), o.asset.decimals).ok()?;
-                Some(PaymentOption {
-                    amount_atomic: amount,
-                    ..o.clone()
-                })
-            })
-            .collect();
+        let priced = p.priced(options);
         if priced.is_empty() {
             continue;
         }

@@ -9,6 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::LedgerError;
+use super::schema::{as_sql_integer, unsigned};
 
 /// One closed batch of an account's tab.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -91,14 +92,6 @@ CREATE TABLE IF NOT EXISTS tab_accounts (
 const COLUMNS: &str = "id, account, cutoff_ms, due_ms, lines, total, created_ms, paid_ms, \
                        paid_by, delivered_ms, attempts";
 
-fn int(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn unsigned(row: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
-    Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
-}
-
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Batch> {
     Ok(Batch {
         id: row.get(0)?,
@@ -146,7 +139,7 @@ pub(super) fn write(
                 return Ok(BillingDone::Paid(false));
             }
             conn.prepare_cached("UPDATE tab_batches SET paid_ms = ?2, paid_by = ?3 WHERE id = ?1")?
-                .execute(params![id, int(now_ms), by])?;
+                .execute(params![id, as_sql_integer(now_ms), by])?;
             Ok(BillingDone::Paid(true))
         }
         BillingWrite::Delivery { id, delivered } => {
@@ -156,7 +149,7 @@ pub(super) fn write(
                      delivered_ms = CASE WHEN ?2 THEN coalesce(delivered_ms, ?3) ELSE delivered_ms END \
                      WHERE id = ?1",
                 )?
-                .execute(params![id, delivered, int(now_ms)])?;
+                .execute(params![id, delivered, as_sql_integer(now_ms)])?;
             Ok(if changed == 0 {
                 BillingDone::NoSuchBatch
             } else {
@@ -168,7 +161,7 @@ pub(super) fn write(
                 "INSERT INTO tab_accounts (account, suspended, updated_ms) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (account) DO UPDATE SET suspended = ?2, updated_ms = ?3",
             )?
-            .execute(params![account, suspended, int(now_ms)])?;
+            .execute(params![account, suspended, as_sql_integer(now_ms)])?;
             Ok(BillingDone::Done)
         }
     }
@@ -191,14 +184,14 @@ fn close(
             "SELECT count(*), coalesce(sum(amount), 0) FROM tab_lines \
              WHERE account = ?1 AND batch IS NULL AND created_ms < ?2",
         )?
-        .query_row(params![account, int(cutoff_ms)], |row| {
+        .query_row(params![account, as_sql_integer(cutoff_ms)], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;
     if lines == 0 {
         return Ok(None);
     }
     // Nothing to pay: paid when made.
-    let paid = (total == 0).then_some(int(now_ms));
+    let paid = (total == 0).then_some(as_sql_integer(now_ms));
     conn.prepare_cached(
         "INSERT INTO tab_batches (id, account, cutoff_ms, due_ms, lines, total, created_ms, \
          paid_ms, paid_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -206,18 +199,18 @@ fn close(
     .execute(params![
         id,
         account,
-        int(cutoff_ms),
-        int(due_ms),
+        as_sql_integer(cutoff_ms),
+        as_sql_integer(due_ms),
         lines,
         total,
-        int(now_ms),
+        as_sql_integer(now_ms),
         paid,
         paid.map(|_| "nothing owed"),
     ])?;
     conn.prepare_cached(
         "UPDATE tab_lines SET batch = ?3 WHERE account = ?1 AND batch IS NULL AND created_ms < ?2",
     )?
-    .execute(params![account, int(cutoff_ms), id])?;
+    .execute(params![account, as_sql_integer(cutoff_ms), id])?;
     one(conn, id)
 }
 

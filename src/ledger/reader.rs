@@ -13,7 +13,7 @@ use super::access::AccessRow;
 use super::batch::Batch;
 use super::error::LedgerError;
 use super::record::{Filter, Record, Summary};
-use super::schema::{RECORD_COLUMNS, open_reader, record_from_row};
+use super::schema::{RECORD_COLUMNS, as_sql_integer, open_reader, record_from_row};
 use super::state::State;
 use super::tab::TabLine;
 
@@ -26,11 +26,6 @@ impl std::fmt::Debug for LedgerReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LedgerReader").finish_non_exhaustive()
     }
-}
-
-/// A Unix time for an INTEGER column (SQLite integers are signed).
-fn as_sql_integer(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 impl LedgerReader {

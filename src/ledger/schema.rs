@@ -57,6 +57,16 @@ pub(super) const RECORD_COLUMNS: &str = "id, chain_id, asset, payer, nonce, rout
 
 /// Opens (creating if missing) the database for writing: WAL, `synchronous=FULL` (or `NORMAL`
 /// when `sync_every_commit` is false), the size limit, and the schema.
+/// A `u64` (a time, an amount) for an INTEGER column (SQLite integers are signed).
+pub(super) fn as_sql_integer(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// An INTEGER column read back as a `u64` (never negative here; 0 if it were).
+pub(super) fn unsigned(row: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+}
+
 pub(super) fn open_writer(
     path: &Path,
     max_size_bytes: Option<u64>,

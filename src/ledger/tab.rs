@@ -5,6 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::LedgerError;
+use super::schema::unsigned;
 
 /// One charged request on an account's tab.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +86,8 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TabLine> {
         method: row.get(4)?,
         url: row.get(5)?,
         status: row.get(6)?,
-        amount_micro_usd: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
-        created_ms: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
+        amount_micro_usd: unsigned(row, 7)?,
+        created_ms: unsigned(row, 8)?,
         batch: row.get(9)?,
     })
 }

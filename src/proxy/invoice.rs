@@ -16,9 +16,8 @@ use super::request::RequestFacts;
 use super::respond::{self, EXPOSE_HEADERS, Reply};
 use super::steps::Step;
 use crate::billing::invoice::Invoice;
-use crate::billing::{INVOICE_PATH, cycle, invoice_url};
+use crate::billing::{INVOICE_PATH, cycle};
 use crate::ledger::{Batch, BillingDone};
-use crate::price::{PaymentOption, to_atomic};
 use crate::snapshot::{Origin, OriginKind, Pricing, Route, SettlePolicy, Snapshot};
 use crate::tally::Held;
 use crate::toll::policy::{TollBooth, TollOffers};
@@ -179,29 +178,17 @@ impl Gateway {
 
 /// The batch as its invoice summary.
 fn receipt(batch: &Batch, public_url: Option<&str>) -> serde_json::Value {
-    let pay_url = invoice_url(public_url, &batch.id);
     Invoice {
         batch,
         lines: &[],
-        pay_url: &pay_url,
+        public_url,
     }
     .summary()
 }
 
 /// The route an unpaid batch is paid on: the batch total in each USD option, settled first.
 fn invoice_route(booth: &TollBooth, batch: &Batch) -> Option<Arc<Route>> {
-    let total = MicroUsd(batch.total_micro_usd).dollars_text();
-    let options: Vec<PaymentOption> = booth
-        .invoice_options
-        .iter()
-        .filter_map(|o| {
-            let amount = to_atomic(total.trim_start_matches('$'), o.asset.decimals).ok()?;
-            Some(PaymentOption {
-                amount_atomic: amount,
-                ..o.clone()
-            })
-        })
-        .collect();
+    let options = MicroUsd(batch.total_micro_usd).priced(&booth.invoice_options);
     if options.is_empty() {
         return None;
     }

@@ -64,7 +64,7 @@ impl Gateway {
         };
         if let Some(booth) = snapshot.toll.as_ref() {
             match self
-                .toll(booth, &route, facts, session.req_header(), ctx)
+                .toll(snapshot, booth, &route, facts, session.req_header(), ctx)
                 .await
             {
                 TollStep::Route => {}

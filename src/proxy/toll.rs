@@ -20,7 +20,7 @@ use super::request::RequestFacts;
 use super::respond::Reply;
 use super::tab_charge::{self, Named, TabCharge};
 use crate::ledger::Ledger;
-use crate::snapshot::Route;
+use crate::snapshot::{Route, Snapshot};
 use crate::store::TabBook;
 use crate::toll::cloudflare::{CRAWLER_ERROR, CRAWLER_PRICE, CrawlerError};
 use crate::toll::directory::Directories;
@@ -108,6 +108,7 @@ impl Gateway {
     /// The toll booth's step; `None` when it has nothing to say (no `[toll_booth]`, `OPTIONS`).
     pub(super) async fn toll(
         &self,
+        snapshot: &Snapshot,
         booth: &TollBooth,
         route: &Route,
         facts: &RequestFacts,
@@ -185,8 +186,11 @@ impl Gateway {
                 TollStep::Reply(blocked(booth))
             }
             Action::Charge => {
-                self.charge_crawler(booth, route, &identity, &decision, facts, req, ctx)
-                    .await
+                let max_header = snapshot.max_payment_header_bytes;
+                self.charge_crawler(
+                    booth, route, &identity, &decision, facts, req, ctx, max_header,
+                )
+                .await
             }
         }
     }
@@ -240,9 +244,9 @@ impl Gateway {
         facts: &RequestFacts,
         req: &RequestHeader,
         ctx: &mut RequestCtx,
+        max_header: usize,
     ) -> TollStep {
         let price = decision.price.unwrap_or(booth.default_price);
-        let max_header = booth.max_payment_header_bytes;
         // A crawler with room on its tab is offered it beside x402 `exact`.
         if let (Some(toll), Some(sig)) = (ctx.toll.as_mut(), identity.signature.as_ref())
             && let Some(account) = booth.tab(&sig.agent_url)

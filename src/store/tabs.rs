@@ -23,10 +23,8 @@ pub struct TabBook {
     ledger: Option<Arc<Ledger>>,
     /// Owed on open lines and unpaid batches, micro-USD, per account.
     owed: DashMap<Arc<str>, u64>,
-    /// Unpaid batches: id → (account, total, due).
-    unpaid: DashMap<String, (Arc<str>, u64, u64)>,
-    /// The earliest due date of each account's unpaid batches.
-    earliest_due: DashMap<Arc<str>, u64>,
+    /// Each account's unpaid batches.
+    unpaid: DashMap<Arc<str>, Vec<Unpaid>>,
     /// Accounts an operator suspended.
     suspended: DashMap<Arc<str>, ()>,
     /// Requests served but not yet written, per account.
@@ -35,6 +33,13 @@ pub struct TabBook {
     paying: Tally<Arc<str>>,
     /// nonce → the commitment id of the request that used it.
     nonces: moka::sync::Cache<String, [u8; 32]>,
+}
+
+/// A batch still owed.
+struct Unpaid {
+    id: String,
+    total: u64,
+    due_ms: u64,
 }
 
 /// A request's claim on an account's credit until its line is written or it fails.
@@ -92,19 +97,7 @@ impl TabBook {
     /// Tabs kept in `ledger` (none: tabs cannot be offered, see `config/toll.rs`); what each
     /// account owes is read from it now.
     pub fn open(ledger: Option<Arc<Ledger>>) -> Result<Self, LedgerError> {
-        let book = Self {
-            ledger,
-            owed: DashMap::new(),
-            unpaid: DashMap::new(),
-            earliest_due: DashMap::new(),
-            suspended: DashMap::new(),
-            holds: Tally::default(),
-            paying: Tally::default(),
-            nonces: moka::sync::Cache::builder()
-                .max_capacity(MAX_NONCES)
-                .time_to_live(NONCE_TTL)
-                .build(),
-        };
+        let book = Self::empty(ledger);
         if let Some(l) = &book.ledger {
             let reader = l.reader();
             for (account, sum) in reader.open_tabs()? {
@@ -124,16 +117,20 @@ impl TabBook {
 
     /// Tabs without a ledger: nothing can be charged (tests of the classifier and policy).
     pub fn without_ledger() -> Self {
+        Self::empty(None)
+    }
+
+    fn empty(ledger: Option<Arc<Ledger>>) -> Self {
         Self {
-            ledger: None,
+            ledger,
             owed: DashMap::new(),
             unpaid: DashMap::new(),
-            earliest_due: DashMap::new(),
             suspended: DashMap::new(),
             holds: Tally::default(),
             paying: Tally::default(),
             nonces: moka::sync::Cache::builder()
                 .max_capacity(MAX_NONCES)
+                .time_to_live(NONCE_TTL)
                 .build(),
         }
     }
@@ -147,10 +144,17 @@ impl TabBook {
     /// was owed already, on their open lines, at start-up included.
     pub fn closed(&self, batches: &[Batch]) {
         for b in batches.iter().filter(|b| !b.is_paid()) {
-            let account: Arc<str> = Arc::from(b.account.as_str());
-            self.unpaid
-                .insert(b.id.clone(), (account.clone(), b.total_micro_usd, b.due_ms));
-            self.refresh_due(&account);
+            let mut unpaid = self
+                .unpaid
+                .entry(Arc::from(b.account.as_str()))
+                .or_default();
+            if !unpaid.iter().any(|u| u.id == b.id) {
+                unpaid.push(Unpaid {
+                    id: b.id.clone(),
+                    total: b.total_micro_usd,
+                    due_ms: b.due_ms,
+                });
+            }
         }
     }
 
@@ -163,11 +167,15 @@ impl TabBook {
                 by,
             })
             .await?;
-        if let Some((_, (account, total, _))) = self.unpaid.remove(id) {
-            if let Some(mut owed) = self.owed.get_mut(&account) {
-                *owed = owed.saturating_sub(total);
+        for mut entry in self.unpaid.iter_mut() {
+            let Some(at) = entry.iter().position(|u| u.id == id) else {
+                continue;
+            };
+            let paid = entry.swap_remove(at);
+            if let Some(mut owed) = self.owed.get_mut(entry.key()) {
+                *owed = owed.saturating_sub(paid.total);
             }
-            self.refresh_due(&account);
+            break;
         }
         Ok(done)
     }
@@ -200,24 +208,7 @@ impl TabBook {
 
     /// The earliest due date of `account`'s unpaid batches.
     pub fn earliest_due(&self, account: &str) -> Option<u64> {
-        self.earliest_due.get(account).map(|v| *v)
-    }
-
-    fn refresh_due(&self, account: &Arc<str>) {
-        let due = self
-            .unpaid
-            .iter()
-            .filter(|e| e.value().0 == *account)
-            .map(|e| e.value().2)
-            .min();
-        match due {
-            Some(due) => {
-                self.earliest_due.insert(account.clone(), due);
-            }
-            None => {
-                self.earliest_due.remove(account);
-            }
-        }
+        self.unpaid.get(account)?.iter().map(|u| u.due_ms).min()
     }
 
     /// Records that `nonce` signed the request `commitment`: the same request again is fine (a

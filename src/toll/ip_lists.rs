@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -17,7 +16,7 @@ use super::ip_ranges::{self, IpRanges};
 pub struct RemoteLists {
     lists: DashMap<String, Fetched>,
     /// One refresh round at a time.
-    refreshing: AtomicBool,
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 struct Fetched {
@@ -25,13 +24,6 @@ struct Fetched {
     /// When it was last tried (success or not).
     tried: Instant,
     ok: bool,
-}
-
-/// What one refresh round did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Refreshed {
-    pub fetched: usize,
-    pub failed: usize,
 }
 
 impl RemoteLists {
@@ -62,25 +54,11 @@ impl RemoteLists {
     }
 
     /// Fetches every URL of `urls` not tried within `every` (a failed one is tried again after
-    /// a tenth of it, at least a second later). `None` if a round is already running.
-    pub async fn refresh(
-        &self,
-        urls: &[String],
-        every: Duration,
-        client: &reqwest::Client,
-    ) -> Option<Refreshed> {
-        if self.refreshing.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        // Cleared however the round ends (a dropped future included).
-        struct Running<'a>(&'a AtomicBool);
-        impl Drop for Running<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        let _running = Running(&self.refreshing);
-        let mut done = Refreshed::default();
+    /// a tenth of it, at least a second later). Nothing if a round is already running.
+    pub async fn refresh(&self, urls: &[String], every: Duration, client: &reqwest::Client) {
+        let Ok(_round) = self.refreshing.try_lock() else {
+            return;
+        };
         for url in urls {
             if !self.due(url, every) {
                 continue;
@@ -97,16 +75,13 @@ impl RemoteLists {
                     tracing::info!(url = %url, ranges = ranges.len(), "crawler IP list fetched");
                     entry.ranges = Some(Arc::new(ranges));
                     entry.ok = true;
-                    done.fetched += 1;
                 }
                 Err(error) => {
                     tracing::warn!(%error, kept = entry.ranges.is_some(), "crawler IP list not fetched");
                     entry.ok = false;
-                    done.failed += 1;
                 }
             }
         }
-        Some(done)
     }
 }
 

@@ -160,11 +160,9 @@ pub struct TollBooth {
     pub prices: Vec<MicroUsd>,
     /// Offers for requests no route matches (the default origin), by price.
     pub default_offers: TollOffers,
-    /// `[server] max_payment_header_bytes`, for the tab's `PAYMENT-SIGNATURE` (the same snapshot's).
-    pub max_payment_header_bytes: usize,
     /// How often IP lists named by URL are fetched again.
     pub ip_list_refresh: std::time::Duration,
-    /// `[payment]`'s USD stablecoin options, for tab invoices (re-priced per batch).
+    /// `[payment]`'s options, for tab invoices (re-priced per batch, USD stablecoins only).
     pub invoice_options: Vec<crate::price::PaymentOption>,
     /// `/robots.txt`, rendered at load, when published.
     pub robots_txt: Option<String>,

@@ -67,6 +67,26 @@ impl MicroUsd {
         u64::try_from(micro).ok().map(Self)
     }
 
+    /// `options` at this price: each USD stablecoin option re-priced at 1 USDC per USD; options
+    /// in other tokens are left out.
+    pub fn priced(
+        self,
+        options: &[crate::price::PaymentOption],
+    ) -> Vec<crate::price::PaymentOption> {
+        let decimal = decimal(self.0);
+        options
+            .iter()
+            .filter(|o| o.asset.usd)
+            .filter_map(|o| {
+                let amount = crate::price::to_atomic(&decimal, o.asset.decimals).ok()?;
+                Some(crate::price::PaymentOption {
+                    amount_atomic: amount,
+                    ..o.clone()
+                })
+            })
+            .collect()
+    }
+
     /// The `$0.002` form the x402 price parser reads (1 USDC per USD).
     pub fn dollars_text(self) -> String {
         format!("${}", decimal(self.0))
