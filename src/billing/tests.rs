@@ -39,19 +39,9 @@ cycle = { every = "1d", cutoff = "06:00" }
 pay_within = "2d"
 "#;
 
+/// A `USD 0.001` line of `acme`'s tab.
 fn line(n: u8, created_ms: u64) -> TabLine {
-    TabLine {
-        commitment: alloy_primitives::hex::encode([n; 32]),
-        account: "acme".into(),
-        crawler: "acme".into(),
-        route: "docs".into(),
-        method: "GET".into(),
-        url: format!("http://site/{n}"),
-        status: 200,
-        amount_micro_usd: 1000,
-        created_ms,
-        batch: None,
-    }
+    crate::ledger::tests::sample_tab_line(n, "acme", 1000, created_ms)
 }
 
 fn billing(dir: &Path, clock: Arc<TestClock>) -> (Billing, Arc<Ledger>) {

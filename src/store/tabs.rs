@@ -306,18 +306,7 @@ mod tests {
 
     /// A line of `acme`'s tab.
     fn line(c: u8, amount_micro_usd: u64) -> TabLine {
-        TabLine {
-            commitment: alloy_primitives::hex::encode([c; 32]),
-            account: "acme".into(),
-            crawler: "acme-bot".into(),
-            route: "docs".into(),
-            method: "GET".into(),
-            url: "http://site/a".into(),
-            status: 200,
-            amount_micro_usd,
-            created_ms: 10,
-            batch: None,
-        }
+        crate::ledger::tests::sample_tab_line(c, "acme", amount_micro_usd, 10)
     }
 
     #[test]

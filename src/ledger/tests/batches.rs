@@ -2,20 +2,7 @@
 
 use super::*;
 
-fn line(n: u8, account: &str, amount: u64, created_ms: u64) -> TabLine {
-    TabLine {
-        commitment: alloy_primitives::hex::encode([n; 32]),
-        account: account.into(),
-        crawler: format!("{account}-bot"),
-        route: "docs".into(),
-        method: "GET".into(),
-        url: format!("http://site/{n}"),
-        status: 200,
-        amount_micro_usd: amount,
-        created_ms,
-        batch: None,
-    }
-}
+use super::sample_tab_line as line;
 
 fn close(accounts: &[(&str, &str)], cutoff_ms: u64) -> BillingWrite {
     BillingWrite::Close {

@@ -44,6 +44,22 @@ pub(crate) fn sample_record(n: u64) -> Record {
     }
 }
 
+/// A charged request on `account`'s tab; `n` makes the commitment id and URL distinct.
+pub(crate) fn sample_tab_line(n: u8, account: &str, amount: u64, created_ms: u64) -> TabLine {
+    TabLine {
+        commitment: alloy_primitives::hex::encode([n; 32]),
+        account: account.into(),
+        crawler: format!("{account}-bot"),
+        route: "docs".into(),
+        method: "GET".into(),
+        url: format!("http://site/{n}"),
+        status: 200,
+        amount_micro_usd: amount,
+        created_ms,
+        batch: None,
+    }
+}
+
 fn open_at(path: &Path, group_commit: bool) -> Ledger {
     let mut options = LedgerOptions::new(path);
     options.group_commit = group_commit;
