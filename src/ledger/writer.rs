@@ -219,9 +219,9 @@ fn write_batch(conn: &Connection, batch: impl Iterator<Item = Command>, config: 
     let mut pending: Vec<Pending> = Vec::new();
     for command in batch {
         if conn.is_autocommit()
-            && let Err(error) = conn.execute_batch("BEGIN IMMEDIATE")
+            && let Err(error) = run_cached(conn, "BEGIN IMMEDIATE")
         {
-            command.into_waiter().fail(error.into());
+            command.into_waiter().fail(error);
             continue;
         }
         let failure = match command {
@@ -293,7 +293,7 @@ fn write_batch(conn: &Connection, batch: impl Iterator<Item = Command>, config: 
     if conn.is_autocommit() {
         return; // nothing left to commit: every command was answered with its error
     }
-    let commit = conn.execute_batch("COMMIT").map_err(LedgerError::from);
+    let commit = run_cached(conn, "COMMIT");
     match &commit {
         Ok(()) => {
             config.commits.fetch_add(1, Ordering::Relaxed);
@@ -310,15 +310,21 @@ fn write_batch(conn: &Connection, batch: impl Iterator<Item = Command>, config: 
     }
 }
 
+/// Runs one statement without arguments, parsed once per connection (these run per command).
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), LedgerError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 /// Runs `write` between `SAVEPOINT` and `RELEASE`; on failure undoes only its changes (or, if
 /// even that fails, the whole transaction, which the caller then sees as rolled back).
 fn in_savepoint<T>(
     conn: &Connection,
     write: impl FnOnce(&Connection) -> Result<T, LedgerError>,
 ) -> Result<T, LedgerError> {
-    conn.execute_batch("SAVEPOINT command")?;
+    run_cached(conn, "SAVEPOINT command")?;
     let result = write(conn).and_then(|value| {
-        conn.execute_batch("RELEASE command")?;
+        run_cached(conn, "RELEASE command")?;
         Ok(value)
     });
     if result.is_err()

@@ -157,7 +157,59 @@ async fn payer_and_live_id_lookups_use_their_indexes() {
         steps.map(Result::unwrap).collect::<Vec<_>>().join("; ")
     };
     let by_payer = plan("SELECT id FROM payments WHERE payer = 'X' COLLATE NOCASE");
-    assert!(by_payer.contains("INDEX payments_payer"), "{by_payer}");
+    assert!(
+        by_payer.contains("INDEX payments_payer_route"),
+        "{by_payer}"
+    );
+    let pass = plan(
+        "SELECT 1 FROM payments WHERE payer = 'X' COLLATE NOCASE AND route = 'r' \
+         AND created_ms >= 5 AND state IN ('settled') LIMIT 1",
+    );
+    assert!(
+        pass.contains("INDEX payments_payer_route (payer=? AND route=? AND created_ms>?)"),
+        "{pass}"
+    );
     let live = plan("SELECT id FROM payments WHERE valid_before > 5 AND state <> 'released'");
     assert!(live.contains("INDEX payments_valid_before"), "{live}");
+}
+
+#[tokio::test]
+async fn a_layout_1_ledger_opens_with_its_rows_and_without_the_old_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    {
+        let ledger = open_at(&path, true);
+        ledger.insert(sample_record(1)).await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE INDEX payments_payer ON payments (payer COLLATE NOCASE); \
+         CREATE INDEX payments_route ON payments (route); \
+         CREATE INDEX payments_created ON payments (created_ms); \
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let ledger = open_at(&path, true);
+    assert_eq!(ledger.summary().unwrap().total(), 1);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payments' AND sql IS NOT NULL ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        indexes,
+        [
+            "payments_payer_route",
+            "payments_state",
+            "payments_valid_before"
+        ]
+    );
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
