@@ -23,6 +23,8 @@ COUNT=${COUNT:-60000}
 PAYERS=${PAYERS:-4}
 SERVER_CPU=${SERVER_CPU:-0,1}
 CLIENT_CPU=${CLIENT_CPU:-1}
+CHAIN_ELSEWHERE=${CHAIN_ELSEWHERE:-1}
+GATEWAY_BIN=${GATEWAY_BIN:-target/release/x402-gateway}
 log() { printf '[background] %s\n' "$*" >&2; }
 
 command -v wrk >/dev/null 2>&1 || { log "installing wrk"; apt-get install -y -qq wrk >&2; }
@@ -98,7 +100,7 @@ origin = "site"
 TOML
 # anvil's default account #3: a well-known test key, never a real one.
 GATEWAY_GAS_KEY=0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6 RUST_LOG=${GW_LOG:-warn} \
-    taskset -c "$SERVER_CPU" "${GATEWAY_BIN:-target/release/x402-gateway}" run --config "$work/gateway.toml" > "$work/gateway.log" 2>&1 &
+    taskset -c "$SERVER_CPU" "$GATEWAY_BIN" run --config "$work/gateway.toml" > "$work/gateway.log" 2>&1 &
 gw_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -113,7 +115,7 @@ before=$(cpu)
 # Settlement then waits (RPC timeouts, retried); once anvil continues, the script waits until
 # every payment of the run is settled and says how many are still open.
 anvil_pid=$(pgrep -x anvil | head -n1 || true)
-if [ "${CHAIN_ELSEWHERE:-1}" = 1 ] && [ -n "$anvil_pid" ]; then
+if [ "$CHAIN_ELSEWHERE" = 1 ] && [ -n "$anvil_pid" ]; then
     # One payment per payer first, so their balances are cached before the chain goes away.
     head -n "$PAYERS" "$work/payments.txt" | while read -r p; do
         curl -fs -o /dev/null -H "PAYMENT-SIGNATURE: $p" "http://127.0.0.1:$port${BG_PATH:-/paid/item}" || true
@@ -125,14 +127,14 @@ if [ -n "${PERF_OUT:-}" ]; then perf record -F 999 -g -p "$gw_pid" -o "$PERF_OUT
 BG_PATH="${BG_PATH:-/paid/item}" BG_OUT="$work/payments.txt" taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
     -s "$HERE/background.lua" "http://127.0.0.1:$port" | tee "$work/wrk.txt"
 after=$(cpu)
-[ "${CHAIN_ELSEWHERE:-1}" = 1 ] && [ -n "$anvil_pid" ] && kill -CONT "$anvil_pid"
+[ "$CHAIN_ELSEWHERE" = 1 ] && [ -n "$anvil_pid" ] && kill -CONT "$anvil_pid"
 idle_from=$(cpu); sleep 2; idle_to=$(cpu)
 log "gateway CPU while idle for 2 s after the run: $(( (idle_to - idle_from) * 1000 / $(getconf CLK_TCK) )) ms"
 log "baseline, same gateway and origin: the free route, no payment"
 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
     "http://127.0.0.1:$port/free/item" | grep -E "Requests/sec|50%|99%" | sed 's/^/[free] /'
 log "gateway CPU during the run: $(( (after - before) * 1000 / $(getconf CLK_TCK) )) ms"
-if [ "${CHAIN_ELSEWHERE:-1}" = 1 ]; then
+if [ "$CHAIN_ELSEWHERE" = 1 ]; then
     # The chain is back: every payment of the run must still be settled.
     for _ in $(seq 120); do
         open=$(curl -fs "http://127.0.0.1:$admin/status" | python3 -c 'import json,sys; p=json.load(sys.stdin)["ledger"]["payments"]; print(sum(v for k, v in p.items() if k in ("reserved","forwarded","settling")))' 2>/dev/null || echo 1)
