@@ -68,6 +68,7 @@ fn main() {
             rpc_timeout: Duration::from_secs(10),
             batch_max: batch,
             batch_wait: Duration::ZERO,
+            batches_in_flight: IN_FLIGHT,
             multicall: MULTICALL3,
         })
         .expect("settler");

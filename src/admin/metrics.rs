@@ -12,6 +12,7 @@
 //! | `x402_connections_open` | (client connections open now) |
 //! | `x402_connections_closed_total` | `reason` = idle, header_timeout, over_limit (closed by the gateway) |
 //! | `x402_settlements_pending` | (background payments waiting for or in settlement) |
+//! | `x402_settle_runs_in_flight` | (background settlement runs under way: batches, or facilitator rounds) |
 //! | `x402_unsettled_value` | (atomic units owed by payers under `background`, all assets) |
 //! | `x402_paid_not_delivered` | (payments charged whose response could not be delivered) |
 //! | `x402_settle_seconds` | (background: from acceptance to settled on chain) |
@@ -42,6 +43,7 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     pub connections_closed: IntCounterVec,
     pub settlements_pending: IntGauge,
+    pub settle_runs_in_flight: IntGauge,
     pub unsettled_value: Gauge,
     pub paid_not_delivered: IntGauge,
     pub settle_seconds: Histogram,
@@ -107,6 +109,10 @@ impl Metrics {
             "x402_settlements_pending",
             "Background payments waiting for or in settlement",
         )?;
+        let settle_runs_in_flight = IntGauge::new(
+            "x402_settle_runs_in_flight",
+            "Background settlement runs under way (batches, or facilitator rounds)",
+        )?;
         let unsettled_value = Gauge::new(
             "x402_unsettled_value",
             "Atomic units owed by payers under background settlement",
@@ -143,6 +149,7 @@ impl Metrics {
             "Payments refused because the ledger could not record them",
         )?;
         registry.register(Box::new(settlements_pending.clone()))?;
+        registry.register(Box::new(settle_runs_in_flight.clone()))?;
         registry.register(Box::new(unsettled_value.clone()))?;
         registry.register(Box::new(paid_not_delivered.clone()))?;
         registry.register(Box::new(settle_seconds.clone()))?;
@@ -173,6 +180,7 @@ impl Metrics {
             idempotent,
             sign_ins,
             settlements_pending,
+            settle_runs_in_flight,
             unsettled_value,
             paid_not_delivered,
             settle_seconds,

@@ -140,15 +140,20 @@ fn onchain(
         f.error(mode.span(), "`batch_max` must be between 1 and 1000");
         return None;
     }
+    if !(1..=64).contains(&c.batches_in_flight) {
+        f.error(mode.span(), "`batches_in_flight` must be between 1 and 64");
+        return None;
+    }
     let settings = OnchainSettings {
         chain_id,
         rpc_url: rpc_url.to_string(),
         gas_key,
         max_gas_price_wei: u128::from(c.max_gas_price_gwei) * 1_000_000_000,
         receipt_timeout: Duration::from_millis(c.receipt_timeout_ms.max(1)),
-        rpc_timeout: Duration::from_millis(c.rpc_timeout_ms.max(1)),
+        rpc_timeout: Duration::from_millis(c.receipt_timeout_ms.max(c.rpc_timeout_ms).max(1)),
         batch_max: c.batch_max,
         batch_wait: Duration::from_millis(c.batch_wait_ms),
+        batches_in_flight: c.batches_in_flight,
         multicall,
     };
     let kept = ctx

@@ -399,6 +399,10 @@ pub struct ChainToml {
     /// milliseconds. Default 200.
     #[serde(default = "default_batch_wait")]
     pub batch_wait_ms: u64,
+    /// Batches being settled at once at most (simulated, sent, awaiting their receipts); the
+    /// rest wait their turn in the queue. Default 4.
+    #[serde(default = "default_batches_in_flight")]
+    pub batches_in_flight: usize,
     /// The Multicall3 contract batches are sent through. Default its canonical address,
     /// `0xcA11bde05977b3631167028862bE2a173976CA11`.
     #[serde(default)]
@@ -615,6 +619,10 @@ fn default_max_gas_price() -> u64 {
 }
 fn default_batch_max() -> usize {
     100
+}
+
+fn default_batches_in_flight() -> usize {
+    4
 }
 
 fn default_batch_wait() -> u64 {

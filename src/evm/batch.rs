@@ -17,7 +17,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_provider::Provider;
 use alloy_rpc_types_eth::TransactionRequest;
 
-use super::settle::{OnchainSettler, calldata};
+use super::settle::{OnchainSettler, SendError, calldata};
 use super::{ExactAuthorization, abi_word as word, selector};
 use crate::facilitator::FacilitatorError;
 
@@ -81,23 +81,20 @@ impl OnchainSettler {
             Ok(g) => g.saturating_mul(6) / 5 + 20_000,
             Err(_) => PER_CALL_GAS * live_calls.len() as u64 + 50_000,
         };
-        let (slot, gas_price) = self.next_slot().await?;
         let tx = TransactionRequest::default()
             .with_to(self.multicall())
             .with_input(aggregate3(token, &live_calls))
-            .with_gas_limit(gas)
-            .with_nonce(slot.nonce)
-            .with_gas_price(gas_price);
-        let sent = tokio::time::timeout(self.settings().rpc_timeout, provider.send_transaction(tx));
-        let pending = match sent.await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                self.nonces().lost().await;
-                return Err(FacilitatorError::Unreachable(format!("batch send: {e}")));
+            .with_gas_limit(gas);
+        let pending = match self.send_next(tx).await {
+            Ok(p) => p,
+            Err(SendError::NotSent(e)) => return Err(e),
+            Err(SendError::Rejected { message, .. }) => {
+                return Err(FacilitatorError::Unreachable(format!(
+                    "batch send: {message}"
+                )));
             }
             // It may have reached the node: unknown, the chain is asked before anything is sent again.
-            Err(_) => {
-                self.nonces().lost().await;
+            Err(SendError::NoAnswer) => {
                 tracing::warn!("batch send: no answer in time");
                 for &i in &live {
                     outcomes[i] = BatchOutcome::Unknown;
@@ -105,20 +102,11 @@ impl OnchainSettler {
                 return Ok(outcomes);
             }
         };
-        self.nonces().sent(gas_price).await;
         let hash = *pending.tx_hash();
-        let receipt = match pending
-            .with_timeout(Some(self.settings().receipt_timeout))
-            .get_receipt()
-            .await
-        {
-            Ok(r) => {
-                self.nonces().confirmed().await;
-                r
-            }
+        let receipt = match self.receipt(pending).await {
+            Ok(r) => r,
             Err(e) => {
-                self.nonces().stalled().await;
-                tracing::warn!("no receipt for batch {hash}: {e}");
+                tracing::warn!("no receipt for batch: {e}");
                 for &i in &live {
                     outcomes[i] = BatchOutcome::Unknown;
                 }

@@ -10,14 +10,14 @@
 
 use std::time::Duration;
 
-use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_network::{Ethereum, EthereumWallet, TransactionBuilder};
 use alloy_primitives::{Address, Bytes, U256};
-use alloy_provider::{DynProvider, Provider, ProviderBuilder};
-use alloy_rpc_types_eth::TransactionRequest;
+use alloy_provider::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
+use alloy_rpc_types_eth::{TransactionReceipt, TransactionRequest};
 use alloy_signer_local::PrivateKeySigner;
 use async_trait::async_trait;
 
-use super::nonces::{AccountNonces, Slot};
+use super::nonces::AccountNonces;
 use super::{ExactAuthorization, abi_word as word, selector};
 use crate::facilitator::{FacilitatorError, Settler};
 use crate::x402::settlement::{Payment, SettleResponse};
@@ -38,6 +38,8 @@ pub struct OnchainSettings {
     pub batch_max: usize,
     /// How long the first background settlement waits for others to share its transaction.
     pub batch_wait: Duration,
+    /// Batches being settled at once at most.
+    pub batches_in_flight: usize,
     /// The Multicall3 contract batches go through.
     pub multicall: Address,
 }
@@ -58,6 +60,20 @@ pub struct OnchainSettler {
     /// The gas account, for `/status` and logs.
     pub account: Address,
     nonces: AccountNonces,
+    /// Held while a transaction takes its nonce and goes to the node.
+    send_lane: tokio::sync::Mutex<()>,
+}
+
+/// Why a transaction did not go out (or may not have).
+pub(super) enum SendError {
+    /// Nothing was sent (the node's price or the account's nonce could not be read, or the
+    /// price is above the ceiling).
+    NotSent(FacilitatorError),
+    /// The node answered the send with an error (`by_node`: a JSON-RPC error, such as a
+    /// revert found by its gas estimate) or the call failed: nothing went out.
+    Rejected { by_node: bool, message: String },
+    /// No answer in time: it may have reached the node.
+    NoAnswer,
 }
 
 impl OnchainSettler {
@@ -83,6 +99,7 @@ impl OnchainSettler {
             provider,
             account,
             nonces: AccountNonces::default(),
+            send_lane: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -98,26 +115,81 @@ impl OnchainSettler {
         self.settings.multicall
     }
 
-    /// The next nonce and the gas price to send it at: the node's price (or more, to replace a
-    /// stuck transaction), if it is under the ceiling; else nothing may be sent (the payment is
-    /// not charged and may be presented again).
-    pub(super) async fn next_slot(&self) -> Result<(Slot, u128), FacilitatorError> {
-        let node_price = self.rpc("gas price", self.provider.get_gas_price()).await?;
+    /// Sends `tx` (everything set but its nonce and gas price) as the account's next
+    /// transaction. One send at a time per account: the nonce is taken and the transaction
+    /// handed to the node under one lock, so a send that fails (and makes the next one count
+    /// from the chain again) never races another that took the nonce after it.
+    ///
+    /// The gas price is the node's (or more, to replace a stuck transaction), if it is under
+    /// the ceiling; else nothing is sent (the payment is not charged and may be presented again).
+    pub(super) async fn send_next(
+        &self,
+        tx: TransactionRequest,
+    ) -> Result<PendingTransactionBuilder<Ethereum>, SendError> {
+        let _turn = self.send_lane.lock().await;
+        let node_price = self
+            .rpc("gas price", self.provider.get_gas_price())
+            .await
+            .map_err(SendError::NotSent)?;
         let count = self.provider.get_transaction_count(self.account).latest();
-        let slot = self.nonces.take(self.rpc("account nonce", count)).await?;
+        let slot = self
+            .nonces
+            .take(self.rpc("account nonce", count))
+            .await
+            .map_err(SendError::NotSent)?;
         let price = node_price.max(slot.min_price);
         if price > self.settings.max_gas_price_wei {
             self.nonces.lost().await;
-            return Err(FacilitatorError::Unreachable(format!(
+            return Err(SendError::NotSent(FacilitatorError::Unreachable(format!(
                 "gas price {price} wei is above the ceiling {}",
                 self.settings.max_gas_price_wei
-            )));
+            ))));
         }
-        Ok((slot, price))
+        let tx = tx.with_nonce(slot.nonce).with_gas_price(price);
+        let sent = tokio::time::timeout(
+            self.settings.rpc_timeout,
+            self.provider.send_transaction(tx),
+        );
+        match sent.await {
+            Ok(Ok(pending)) => {
+                self.nonces.sent(price).await;
+                Ok(pending)
+            }
+            Ok(Err(e)) => {
+                self.nonces.lost().await;
+                Err(SendError::Rejected {
+                    by_node: e.as_error_resp().is_some(),
+                    message: e.to_string(),
+                })
+            }
+            Err(_) => {
+                self.nonces.lost().await;
+                Err(SendError::NoAnswer)
+            }
+        }
     }
 
-    pub(super) fn nonces(&self) -> &AccountNonces {
-        &self.nonces
+    /// The receipt of a sent transaction, awaited for at most `receipt_timeout`; the account's
+    /// nonces learn whether it confirmed.
+    pub(super) async fn receipt(
+        &self,
+        pending: PendingTransactionBuilder<Ethereum>,
+    ) -> Result<TransactionReceipt, String> {
+        let hash = *pending.tx_hash();
+        match pending
+            .with_timeout(Some(self.settings.receipt_timeout))
+            .get_receipt()
+            .await
+        {
+            Ok(r) => {
+                self.nonces.confirmed().await;
+                Ok(r)
+            }
+            Err(e) => {
+                self.nonces.stalled().await;
+                Err(format!("receipt of {hash}: {e}"))
+            }
+        }
     }
 
     /// A call to the node, given at most `rpc_timeout`.
@@ -150,54 +222,37 @@ impl Settler for OnchainSettler {
             network: network.clone(),
             amount: None,
         };
-        let (slot, gas_price) = self.next_slot().await?;
-        let tx = TransactionRequest::default()
-            .with_to(asset)
-            .with_input(calldata(auth))
-            .with_nonce(slot.nonce)
-            .with_gas_price(gas_price);
         // Estimation runs the call first: a revert there (used nonce, expired, no balance) means
         // nothing was broadcast.
-        let sent = tokio::time::timeout(
-            self.settings.rpc_timeout,
-            self.provider.send_transaction(tx),
-        );
-        let pending = match sent.await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) if e.as_error_resp().is_some() => {
-                self.nonces.lost().await;
-                tracing::info!(payer = %auth.from, "settlement refused by the node: {e}");
+        let tx = TransactionRequest::default()
+            .with_to(asset)
+            .with_input(calldata(auth));
+        let pending = match self.send_next(tx).await {
+            Ok(p) => p,
+            Err(SendError::Rejected {
+                by_node: true,
+                message,
+            }) if !nonce_trouble(&message) => {
+                tracing::info!(payer = %auth.from, "settlement refused by the node: {message}");
                 return Ok(refused(
                     "invalid_exact_evm_transaction_failed",
                     String::new(),
                 ));
             }
-            Ok(Err(e)) => {
-                self.nonces.lost().await;
-                return Err(FacilitatorError::Unreachable(format!("send: {e}")));
+            Err(SendError::Rejected { message, .. }) => {
+                return Err(FacilitatorError::Unreachable(format!("send: {message}")));
             }
+            Err(SendError::NotSent(e)) => return Err(e),
             // It may have reached the node: the outcome is unknown, the chain decides.
-            Err(_) => {
-                self.nonces.lost().await;
+            Err(SendError::NoAnswer) => {
                 return Err(FacilitatorError::NoAnswer("send: no answer in time".into()));
             }
         };
-        self.nonces.sent(gas_price).await;
         let hash = *pending.tx_hash();
-        let receipt = match pending
-            .with_timeout(Some(self.settings.receipt_timeout))
-            .get_receipt()
+        let receipt = self
+            .receipt(pending)
             .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                self.nonces.stalled().await;
-                return Err(FacilitatorError::NoAnswer(format!(
-                    "receipt of {hash}: {e}"
-                )));
-            }
-        };
-        self.nonces.confirmed().await;
+            .map_err(FacilitatorError::NoAnswer)?;
         let tx = format!("{hash}");
         if !receipt.status() {
             return Ok(refused("invalid_exact_evm_transaction_failed", tx));
@@ -212,6 +267,14 @@ impl Settler for OnchainSettler {
             amount: None,
         })
     }
+}
+
+/// A node's refusal that says nothing of the authorization, only of our own transaction's
+/// place in the account's sequence (another send took the nonce, or a stuck one holds it):
+/// nothing went out and the settlement may be tried again.
+fn nonce_trouble(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("nonce") || m.contains("underpriced") || m.contains("replacement")
 }
 
 /// `transferWithAuthorization` calldata: the `(v, r, s)` overload for a 65-byte signature, the

@@ -11,12 +11,14 @@
 //! signed) and counts as settled. A payment not settled by its `validBefore` can never be: it
 //! ends `failed` (`expired`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::Address;
 use async_trait::async_trait;
+use futures::{StreamExt, stream};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tokio::sync::mpsc;
@@ -32,8 +34,12 @@ use crate::ledger::{Move, Moved, State};
 use crate::snapshot::Snapshot;
 use crate::store::{AccessState, ReplayGuard};
 
-/// Payments settled through a facilitator at once, per group.
+/// Payments settled through a facilitator at once, per run.
 const FACILITATOR_CONCURRENCY: usize = 32;
+/// Facilitator runs at once, per group.
+const FACILITATOR_RUNS: usize = 4;
+/// Chain reads at once while a run reconciles its payments.
+const CHAIN_READS: usize = 16;
 /// How long a payment whose settlement could not be sent waits before the next try.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
@@ -71,11 +77,16 @@ impl BackgroundService for Worker {
         }
         let mut waiting: BTreeMap<Group, (Instant, Vec<Job>)> = BTreeMap::new();
         let mut running = JoinSet::new();
+        // Runs in flight per group, and the group of each running task.
+        let mut busy: HashMap<Group, usize> = HashMap::new();
+        let mut run_groups: HashMap<tokio::task::Id, Group> = HashMap::new();
         loop {
             let current = self.config.snapshot();
+            // A group with every run slot taken waits for a run to end, not for its deadline.
             let deadline = waiting
                 .iter()
-                .map(|(g, (since, _))| *since + limits(&current, g).1)
+                .filter(|(g, _)| busy.get(*g).copied().unwrap_or(0) < limits(&current, g).in_flight)
+                .map(|(g, (since, _))| *since + limits(&current, g).wait)
                 .min();
             let sleep = async {
                 match deadline {
@@ -90,7 +101,17 @@ impl BackgroundService for Worker {
                     None => return,
                 },
                 _ = sleep => {}
-                Some(_) = running.join_next(), if !running.is_empty() => {}
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                    let id = match done {
+                        Ok((id, ())) => id,
+                        Err(e) => e.id(),
+                    };
+                    if let Some(group) = run_groups.remove(&id)
+                        && let Some(n) = busy.get_mut(&group)
+                    {
+                        *n = n.saturating_sub(1);
+                    }
+                }
             }
             while let Ok(job) = jobs.try_recv() {
                 self.hold(&mut waiting, job);
@@ -103,19 +124,19 @@ impl BackgroundService for Worker {
             let due: Vec<Group> = waiting
                 .iter()
                 .filter(|(g, (since, list))| {
-                    let (max, wait) = limits(&snapshot, g);
-                    list.len() >= max || since.elapsed() >= wait
+                    let l = limits(&snapshot, g);
+                    list.len() >= l.max || since.elapsed() >= l.wait
                 })
                 .map(|(g, _)| *g)
                 .collect();
             for group in due {
-                let Some((_, mut list)) = waiting.remove(&group) else {
+                let Some((since, mut list)) = waiting.remove(&group) else {
                     continue;
                 };
-                let max = limits(&snapshot, &group).0;
-                while !list.is_empty() {
-                    let rest = list.split_off(list.len().min(max));
-                    let batch = std::mem::replace(&mut list, rest);
+                let l = limits(&snapshot, &group);
+                let in_flight = busy.entry(group).or_default();
+                while !list.is_empty() && *in_flight < l.in_flight {
+                    let batch: Vec<Job> = list.drain(..list.len().min(l.max)).collect();
                     let run = Run {
                         settlement: self.settlement.clone(),
                         snapshot: snapshot.clone(),
@@ -123,9 +144,16 @@ impl BackgroundService for Worker {
                         metrics: self.metrics.clone(),
                         access: self.access.clone(),
                     };
-                    running.spawn(async move { run.settle(group, batch).await });
+                    let task = running.spawn(async move { run.settle(group, batch).await });
+                    run_groups.insert(task.id(), group);
+                    *in_flight += 1;
+                }
+                // The rest waits for a free slot (oldest first).
+                if !list.is_empty() {
+                    waiting.insert(group, (since, list));
                 }
             }
+            self.metrics.settle_runs_in_flight.set(running.len() as i64);
         }
     }
 }
@@ -141,11 +169,28 @@ impl Worker {
     }
 }
 
-/// (most per settlement, longest wait) for a group.
-fn limits(snapshot: &Snapshot, group: &Group) -> (usize, Duration) {
+/// How a group's payments are settled.
+struct Limits {
+    /// Payments per run at most.
+    max: usize,
+    /// How long the first waits for company.
+    wait: Duration,
+    /// Runs at once at most.
+    in_flight: usize,
+}
+
+fn limits(snapshot: &Snapshot, group: &Group) -> Limits {
     match snapshot.onchain.get(&group.0) {
-        Some(s) => (s.settings().batch_max, s.settings().batch_wait),
-        None => (FACILITATOR_CONCURRENCY, Duration::ZERO),
+        Some(s) => Limits {
+            max: s.settings().batch_max,
+            wait: s.settings().batch_wait,
+            in_flight: s.settings().batches_in_flight,
+        },
+        None => Limits {
+            max: FACILITATOR_CONCURRENCY,
+            wait: Duration::ZERO,
+            in_flight: FACILITATOR_RUNS,
+        },
     }
 }
 
@@ -202,8 +247,15 @@ impl Run {
         }
         let mut fates = Vec::with_capacity(live.len());
         let mut to_send = Vec::new();
-        for job in live {
-            match self.known_on_chain(&job).await {
+        let unreadable = AtomicBool::new(false);
+        let mut checks = stream::iter(live)
+            .map(|job| async {
+                let fate = self.known_on_chain(&job, &unreadable).await;
+                (job, fate)
+            })
+            .buffer_unordered(CHAIN_READS);
+        while let Some((job, fate)) = checks.next().await {
+            match fate {
                 Some(fate) => fates.push((job, fate)),
                 None => to_send.push(job),
             }
@@ -216,10 +268,14 @@ impl Run {
     }
 
     /// For a job that may have been sent already, or is past its window: the chain's answer.
-    async fn known_on_chain(&self, job: &Job) -> Option<Fate> {
+    /// Once one read of the run failed (`unreadable`), the rest are not tried: unknown.
+    async fn known_on_chain(&self, job: &Job, unreadable: &AtomicBool) -> Option<Fate> {
         let expired = self.clock.now_secs() >= job.paid.auth.valid_before;
         if !job.check_chain_first && !expired {
             return None;
+        }
+        if unreadable.load(Ordering::Relaxed) {
+            return Some(Fate::Unknown);
         }
         let chain = self.snapshot.chains.get(&job.paid.key.chain_id)?;
         let k = &job.paid.key;
@@ -228,7 +284,9 @@ impl Run {
             Ok(false) if expired => Some(Fate::Failed("expired".into())),
             Ok(false) => None,
             Err(e) => {
-                tracing::warn!("chain unreadable while reconciling a settlement: {e}");
+                if !unreadable.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("chain unreadable while reconciling settlements: {e}");
+                }
                 Some(Fate::Unknown)
             }
         }
@@ -240,16 +298,18 @@ impl Run {
             let outcomes = settler.settle_batch(group.1, &auths).await;
             return match outcomes {
                 Ok(outcomes) => {
-                    let mut out = Vec::with_capacity(jobs.len());
-                    for (job, o) in jobs.into_iter().zip(outcomes) {
-                        let fate = match o {
-                            BatchOutcome::Settled(tx) => Fate::Settled(Some(tx)),
-                            BatchOutcome::Refused(reason) => self.refused(&job, reason).await,
-                            BatchOutcome::Unknown => Fate::Unknown,
-                        };
-                        out.push((job, fate));
-                    }
-                    out
+                    stream::iter(jobs.into_iter().zip(outcomes))
+                        .map(|(job, o)| async {
+                            let fate = match o {
+                                BatchOutcome::Settled(tx) => Fate::Settled(Some(tx)),
+                                BatchOutcome::Refused(reason) => self.refused(&job, reason).await,
+                                BatchOutcome::Unknown => Fate::Unknown,
+                            };
+                            (job, fate)
+                        })
+                        .buffer_unordered(CHAIN_READS)
+                        .collect()
+                        .await
                 }
                 Err(e) => {
                     tracing::warn!("batch settlement not sent: {e}");

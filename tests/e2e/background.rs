@@ -77,6 +77,18 @@ fn states(rows: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
+/// Whether the ledger shows `n` payments `settled` within `secs`.
+async fn ledger_settles(gw: &Gateway, n: usize, secs: u64) -> bool {
+    eventually(secs, || async {
+        states(&ledger(gw))
+            .iter()
+            .filter(|s| *s == "settled")
+            .count()
+            == n
+    })
+    .await
+}
+
 /// Waits until `pay_to` holds `want`, then checks every payment's authorization is used.
 async fn settled_on_chain(
     stack: &Stack,
@@ -205,15 +217,11 @@ async fn kill_9_with_settlements_pending_loses_nothing_and_replays_nothing() {
     assert!(again.iter().all(|(s, _)| *s == 402), "{again:?}");
     assert_eq!(stack.origin_log(path).await.len(), 20);
     // The chain moves first; the ledger's `settled` follows in the same run.
-    let recorded = eventually(10, || async {
+    assert!(
+        ledger_settles(&gw, 20, 10).await,
+        "{:?}",
         states(&ledger(&gw))
-            .iter()
-            .filter(|s| *s == "settled")
-            .count()
-            == 20
-    })
-    .await;
-    assert!(recorded, "{:?}", states(&ledger(&gw)));
+    );
     // Still exactly once: the balance did not move again.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(stack.usdc_balance(&pay_to).await, want);
@@ -282,5 +290,129 @@ async fn a_ledger_that_cannot_write_refuses_the_payment_before_the_origin() {
     assert_eq!(
         stack.usdc_balance(&pay_to).await,
         U256::from(1000 * served as u64)
+    );
+}
+
+/// The anvil process serving `rpc` (its `--port`).
+fn anvil_pid(rpc: &str) -> u32 {
+    let port = rpc.rsplit(':').next().expect("port").trim_end_matches('/');
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let args = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = args.split(|b| *b == 0).collect();
+            comm.trim() == "anvil"
+                && args
+                    .windows(2)
+                    .any(|w| w == [&b"--port"[..], port.as_bytes()])
+        })
+        .expect("anvil process")
+}
+
+/// Stops a process (`SIGSTOP`) until dropped, as if its machine went away and came back.
+struct Stopped(u32);
+
+impl Stopped {
+    fn signal(pid: u32, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {signal} {pid}");
+    }
+
+    fn new(pid: u32) -> Stopped {
+        Self::signal(pid, "-STOP");
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        Self::signal(self.0, "-CONT");
+    }
+}
+
+#[tokio::test]
+async fn a_chain_that_stalls_with_batches_queued_settles_every_payment_once_when_back() {
+    let stack = Stack::start();
+    let pay_to = fresh_address();
+    let env = [("GATEWAY_GAS_KEY", GAS_KEY)];
+    // Batches of 4, two at a time; balances cached through the stall; short chain timeouts.
+    let mut config = config(&stack, &pay_to, 100).replace("batch_max = 50", "batch_max = 4");
+    config.push_str(
+        "batches_in_flight = 2\nchain_cache_ms = 600000\nrpc_timeout_ms = 500\nreceipt_timeout_ms = 2000\n",
+    );
+    let gw = Gateway::start_with_env(&config, &env).await;
+    let path = "/bg/stall";
+    let warm = sign_for(&stack, &gw, path, 0..5, 1).await;
+    let payments = sign_for(&stack, &gw, path, 0..5, 40).await;
+    // One payment per payer while the chain is up: their balances are cached.
+    assert!(
+        send_all(&gw, path, &warm)
+            .await
+            .iter()
+            .all(|(s, _)| *s == 200)
+    );
+    let want = U256::from(5 * 1000);
+    settled_on_chain(&stack, &gw, &pay_to, want, &warm).await;
+
+    // The runs under way, sampled from `/metrics` until the end of the test.
+    let metrics = gw.admin("/metrics");
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let sampler = tokio::spawn({
+        let peak = peak.clone();
+        async move {
+            loop {
+                if let Ok(r) = reqwest::get(&metrics).await
+                    && let Ok(text) = r.text().await
+                    && let Some(n) = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("x402_settle_runs_in_flight "))
+                        .and_then(|n| n.trim().parse::<i64>().ok())
+                {
+                    peak.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    });
+    let stalled = Stopped::new(anvil_pid(&stack.info.rpc));
+    let answers = send_all(&gw, path, &payments).await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200),
+        "{answers:?}\n{}",
+        gw.log()
+    );
+    // Batches are tried against a chain that does not answer (every call times out) and put
+    // back in the queue, which grows meanwhile.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    drop(stalled);
+
+    let want = U256::from(205 * 1000);
+    settled_on_chain(&stack, &gw, &pay_to, want, &payments).await;
+    assert!(
+        ledger_settles(&gw, 205, 20).await,
+        "{:?}\n{}",
+        states(&ledger(&gw)),
+        gw.log()
+    );
+    // One send at a time per account: no transaction ever raced another for its nonce.
+    let log = gw.log();
+    for clash in ["replacement transaction underpriced", "nonce too low"] {
+        assert!(!log.contains(clash), "{clash}\n{log}");
+    }
+    // 50 batches waited, never more than two under way at once.
+    sampler.abort();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(peak, 2, "runs under way at most");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        stack.usdc_balance(&pay_to).await,
+        want,
+        "settled exactly once"
     );
 }
