@@ -1,8 +1,10 @@
 //! The background settlement worker: takes delivered `background` payments from the queue,
 //! groups them per (chain, token), and settles each group: one Multicall3 transaction for up to
 //! `batch_max` of them when the gateway settles on chain itself, else one facilitator `/settle`
-//! each (concurrently). Every step is written to the ledger first (`settling` before anything
-//! is sent), so a restart knows what may be out.
+//! each (concurrently). At most `batches_in_flight` runs per group are under way (four rounds
+//! for a facilitator); later payments wait in the queue and fill the next runs, so a backlog
+//! drains at the chain's pace rather than flooding its node. Every step is written to the
+//! ledger first (`settling` before anything is sent), so a restart knows what may be out.
 //!
 //! An outcome that is not known (no receipt in time, the facilitator's answer lost) goes back to
 //! the queue marked to ask the chain first; nothing is sent again for a payment the chain shows
