@@ -71,7 +71,7 @@ pub(super) fn compile(
             // A batch's simulation and gas estimate are heavy calls: bounded like a receipt, not
             // like a balance read (a tight bound gives up on calls the node still runs, and the
             // retries pile up on it).
-            rpc_timeout: Duration::from_millis(c.receipt_timeout_ms.max(c.rpc_timeout_ms).max(1)),
+            rpc_timeout: call_bound(c),
             reconcile_wait: Duration::from_millis(c.reconcile_wait_ms),
         };
         let kept = ctx
@@ -96,6 +96,12 @@ pub(super) fn compile(
         out.readers.insert(net.chain_id, reader);
     }
     out
+}
+
+/// How long one call to a chain's node may take, reads and settlement alike: the larger of
+/// `receipt_timeout_ms` and `rpc_timeout_ms`.
+fn call_bound(c: &ChainToml) -> Duration {
+    Duration::from_millis(c.receipt_timeout_ms.max(c.rpc_timeout_ms).max(1))
 }
 
 /// `settle = "onchain"`: the settler, its gas key from the environment (never quoted in errors).
@@ -150,7 +156,7 @@ fn onchain(
         gas_key,
         max_gas_price_wei: u128::from(c.max_gas_price_gwei) * 1_000_000_000,
         receipt_timeout: Duration::from_millis(c.receipt_timeout_ms.max(1)),
-        rpc_timeout: Duration::from_millis(c.receipt_timeout_ms.max(c.rpc_timeout_ms).max(1)),
+        rpc_timeout: call_bound(c),
         batch_max: c.batch_max,
         batch_wait: Duration::from_millis(c.batch_wait_ms),
         batches_in_flight: c.batches_in_flight,

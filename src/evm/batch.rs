@@ -88,7 +88,7 @@ impl OnchainSettler {
         let pending = match self.send_next(tx).await {
             Ok(p) => p,
             Err(SendError::NotSent(e)) => return Err(e),
-            Err(SendError::Rejected { message, .. }) => {
+            Err(SendError::Refused(message)) => {
                 return Err(FacilitatorError::Unreachable(format!(
                     "batch send: {message}"
                 )));

@@ -66,12 +66,13 @@ pub struct OnchainSettler {
 
 /// Why a transaction did not go out (or may not have).
 pub(super) enum SendError {
-    /// Nothing was sent (the node's price or the account's nonce could not be read, or the
-    /// price is above the ceiling).
+    /// Nothing was sent (the node's price or the account's nonce could not be read, the price
+    /// is above the ceiling, the send failed, or the node refused it for its nonce): it may be
+    /// tried again.
     NotSent(FacilitatorError),
-    /// The node answered the send with an error (`by_node`: a JSON-RPC error, such as a
-    /// revert found by its gas estimate) or the call failed: nothing went out.
-    Rejected { by_node: bool, message: String },
+    /// The node refused the transaction itself (a JSON-RPC error, such as a revert found by
+    /// its gas estimate): nothing went out.
+    Refused(String),
     /// No answer in time: it may have reached the node.
     NoAnswer,
 }
@@ -157,10 +158,14 @@ impl OnchainSettler {
             }
             Ok(Err(e)) => {
                 self.nonces.lost().await;
-                Err(SendError::Rejected {
-                    by_node: e.as_error_resp().is_some(),
-                    message: e.to_string(),
-                })
+                let message = e.to_string();
+                if e.as_error_resp().is_some() && !nonce_trouble(&message) {
+                    Err(SendError::Refused(message))
+                } else {
+                    Err(SendError::NotSent(FacilitatorError::Unreachable(format!(
+                        "send: {message}"
+                    ))))
+                }
             }
             Err(_) => {
                 self.nonces.lost().await;
@@ -229,18 +234,12 @@ impl Settler for OnchainSettler {
             .with_input(calldata(auth));
         let pending = match self.send_next(tx).await {
             Ok(p) => p,
-            Err(SendError::Rejected {
-                by_node: true,
-                message,
-            }) if !nonce_trouble(&message) => {
+            Err(SendError::Refused(message)) => {
                 tracing::info!(payer = %auth.from, "settlement refused by the node: {message}");
                 return Ok(refused(
                     "invalid_exact_evm_transaction_failed",
                     String::new(),
                 ));
-            }
-            Err(SendError::Rejected { message, .. }) => {
-                return Err(FacilitatorError::Unreachable(format!("send: {message}")));
             }
             Err(SendError::NotSent(e)) => return Err(e),
             // It may have reached the node: the outcome is unknown, the chain decides.

@@ -79,16 +79,20 @@ impl BackgroundService for Worker {
         }
         let mut waiting: BTreeMap<Group, (Instant, Vec<Job>)> = BTreeMap::new();
         let mut running = JoinSet::new();
-        // Runs in flight per group, and the group of each running task.
-        let mut busy: HashMap<Group, usize> = HashMap::new();
+        // The group of each run under way.
         let mut run_groups: HashMap<tokio::task::Id, Group> = HashMap::new();
+        let under_way = |runs: &HashMap<tokio::task::Id, Group>, group: &Group| {
+            runs.values().filter(|g| *g == group).count()
+        };
         loop {
             let current = self.config.snapshot();
             // A group with every run slot taken waits for a run to end, not for its deadline.
             let deadline = waiting
                 .iter()
-                .filter(|(g, _)| busy.get(*g).copied().unwrap_or(0) < limits(&current, g).in_flight)
-                .map(|(g, (since, _))| *since + limits(&current, g).wait)
+                .filter_map(|(g, (since, _))| {
+                    let l = limits(&current, g);
+                    (under_way(&run_groups, g) < l.in_flight).then(|| *since + l.wait)
+                })
                 .min();
             let sleep = async {
                 match deadline {
@@ -104,15 +108,10 @@ impl BackgroundService for Worker {
                 },
                 _ = sleep => {}
                 Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                    let id = match done {
+                    run_groups.remove(&match done {
                         Ok((id, ())) => id,
                         Err(e) => e.id(),
-                    };
-                    if let Some(group) = run_groups.remove(&id)
-                        && let Some(n) = busy.get_mut(&group)
-                    {
-                        *n = n.saturating_sub(1);
-                    }
+                    });
                 }
             }
             while let Ok(job) = jobs.try_recv() {
@@ -136,8 +135,8 @@ impl BackgroundService for Worker {
                     continue;
                 };
                 let l = limits(&snapshot, &group);
-                let in_flight = busy.entry(group).or_default();
-                while !list.is_empty() && *in_flight < l.in_flight {
+                let mut in_flight = under_way(&run_groups, &group);
+                while !list.is_empty() && in_flight < l.in_flight {
                     let batch: Vec<Job> = list.drain(..list.len().min(l.max)).collect();
                     let run = Run {
                         settlement: self.settlement.clone(),
@@ -148,7 +147,7 @@ impl BackgroundService for Worker {
                     };
                     let task = running.spawn(async move { run.settle(group, batch).await });
                     run_groups.insert(task.id(), group);
-                    *in_flight += 1;
+                    in_flight += 1;
                 }
                 // The rest waits for a free slot (oldest first).
                 if !list.is_empty() {
