@@ -9,8 +9,10 @@
 //! failed, released   : final
 //! ```
 //!
-//! - `reserved`: the payment was accepted and claimed, the request not yet forwarded.
-//! - `forwarded`: the origin answered with success; the payment is owed and queued for settlement.
+//! - `reserved`: the payment was accepted and claimed (`before`, `after`), not yet settled.
+//! - `forwarded`: owed, settled from the ledger: a `background` payment is written in this
+//!   state when it is accepted (one write on its request path), and given back (`released`)
+//!   if its origin fails or its response is not delivered.
 //! - `settling`: submitted for settlement (each entry counts one attempt).
 //! - `settled`: charged on chain. `failed`: settlement refused for good.
 //! - `released`: not charged (origin error, refusal, or settlement proved nothing moved); the

@@ -1,5 +1,7 @@
 //! The SQL of each write command, run by the writer thread inside its open transaction:
-//! insert (reusing a `released` row on request) and one state transition.
+//! insert (reusing a `released` row on request) and one state transition. Each is a single
+//! write statement (a transition reads, then updates one row), so each is atomic on its own:
+//! a failing statement undoes only itself.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -8,38 +10,47 @@ use super::record::{Inserted, Moved, Record};
 use super::state::State;
 use super::writer::MoveRequest;
 
-const INSERT: &str = "INSERT INTO payments (id, chain_id, asset, payer, nonce, route, network, \
-     amount, amount_units, policy, version, payload, requirements, valid_before, state, tx_hash, \
-     reason, created_ms, updated_ms, attempts) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
-     ON CONFLICT (id) DO NOTHING";
+/// The insert, followed by what to do when the id is taken.
+macro_rules! insert_sql {
+    ($on_conflict:literal) => {
+        concat!(
+            "INSERT INTO payments (id, chain_id, asset, payer, nonce, route, network, amount, \
+             amount_units, policy, version, payload, requirements, valid_before, state, tx_hash, \
+             reason, created_ms, updated_ms, attempts) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19, ?20) ON CONFLICT (id) ",
+            $on_conflict
+        )
+    };
+}
 
-/// Writes `record` if its id is free; else answers the existing state, first replacing a
-/// `released` row when `reuse_released`.
+/// A taken id keeps its row.
+const INSERT: &str = insert_sql!("DO NOTHING");
+
+/// A taken id whose row is `released` (nothing was charged) gets the new payment in its place.
+const INSERT_OR_REUSE_RELEASED: &str = insert_sql!(
+    "DO UPDATE SET chain_id = excluded.chain_id, asset = excluded.asset, payer = excluded.payer, \
+     nonce = excluded.nonce, route = excluded.route, network = excluded.network, \
+     amount = excluded.amount, amount_units = excluded.amount_units, policy = excluded.policy, \
+     version = excluded.version, payload = excluded.payload, requirements = excluded.requirements, \
+     valid_before = excluded.valid_before, state = excluded.state, tx_hash = excluded.tx_hash, \
+     reason = excluded.reason, created_ms = excluded.created_ms, updated_ms = excluded.updated_ms, \
+     attempts = excluded.attempts WHERE payments.state = 'released'"
+);
+
+/// Writes `record` if its id is free (or, with `reuse_released`, held by a `released` row);
+/// else answers the existing state. One statement, so atomic without a savepoint of its own.
 pub(super) fn insert(
     conn: &Connection,
     record: &Record,
     reuse_released: bool,
 ) -> Result<Inserted, LedgerError> {
-    if insert_row(conn, record)? {
-        return Ok(Inserted::New);
-    }
-    let existing: State = conn
-        .prepare_cached("SELECT state FROM payments WHERE id = ?1")?
-        .query_row([&record.id], |row| row.get(0))?;
-    if existing == State::Released && reuse_released {
-        conn.prepare_cached("DELETE FROM payments WHERE id = ?1")?
-            .execute([&record.id])?;
-        if insert_row(conn, record)? {
-            return Ok(Inserted::New);
-        }
-    }
-    Ok(Inserted::Exists(existing))
-}
-
-/// Inserts `record` unless its id is taken; whether it did.
-fn insert_row(conn: &Connection, record: &Record) -> Result<bool, LedgerError> {
-    let written = conn.prepare_cached(INSERT)?.execute(params![
+    let sql = if reuse_released {
+        INSERT_OR_REUSE_RELEASED
+    } else {
+        INSERT
+    };
+    let written = conn.prepare_cached(sql)?.execute(params![
         record.id,
         record.chain_id,
         record.asset,
@@ -61,7 +72,13 @@ fn insert_row(conn: &Connection, record: &Record) -> Result<bool, LedgerError> {
         record.updated_ms,
         record.attempts,
     ])?;
-    Ok(written == 1)
+    if written == 1 {
+        return Ok(Inserted::New);
+    }
+    let existing: State = conn
+        .prepare_cached("SELECT state FROM payments WHERE id = ?1")?
+        .query_row([&record.id], |row| row.get(0))?;
+    Ok(Inserted::Exists(existing))
 }
 
 /// Applies one move if the machine allows it from the row's current state; `None` fields keep

@@ -10,7 +10,7 @@ use crate::evm::ExactAuthorization;
 use crate::settlement::OwedHold;
 use crate::snapshot::{Origin, PassOffer, Route, SettlePolicy, Snapshot};
 use crate::store::PaymentKey;
-use crate::x402::Version;
+use crate::x402::{SharedJson, Version};
 
 /// How a request ended, for metrics and the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +91,9 @@ pub struct PaidRequest {
     pub network: String,
     pub asset: String,
     /// Exactly what the client sent, for the facilitator.
-    pub payload: serde_json::Value,
+    pub payload: SharedJson,
     /// The matched requirement in the payload's protocol version.
-    pub requirements: serde_json::Value,
+    pub requirements: SharedJson,
     pub state: PaymentState,
     /// Under local verification: the value held against the payer's balance until the payment
     /// is settled (or given back).
@@ -129,8 +129,8 @@ impl PaidRequest {
             amount: self.amount.clone(),
             network: self.network.clone(),
             asset: self.asset.clone(),
-            payload: serde_json::Value::Null,
-            requirements: serde_json::Value::Null,
+            payload: SharedJson::default(),
+            requirements: SharedJson::default(),
             state: PaymentState::Released,
             hold: None,
             auth: self.auth.clone(),
@@ -160,6 +160,45 @@ impl PaidRequest {
     /// The payment's id in the ledger (its key's digest, hex).
     pub fn ledger_id(&self) -> String {
         alloy_primitives::hex::encode(self.key.digest())
+    }
+
+    /// A verified `after` payment of 1000 units on Base Sepolia, for tests.
+    #[cfg(test)]
+    pub(crate) fn sample(valid_before: u64) -> PaidRequest {
+        use alloy_primitives::{Address, B256, U256};
+        PaidRequest {
+            key: PaymentKey {
+                chain_id: 84532,
+                asset: Address::repeat_byte(1),
+                payer: Address::repeat_byte(2),
+                nonce: B256::repeat_byte(3),
+            },
+            version: Version::V2,
+            payer: Address::repeat_byte(2).to_checksum(None),
+            amount: "1000".into(),
+            network: "eip155:84532".into(),
+            asset: Address::repeat_byte(1).to_checksum(None),
+            payload: SharedJson::from_value(serde_json::json!({})),
+            requirements: SharedJson::from_value(serde_json::json!({})),
+            state: PaymentState::Verified,
+            hold: None,
+            auth: ExactAuthorization {
+                from: Address::repeat_byte(2),
+                to: Address::repeat_byte(4),
+                value: U256::from(1000),
+                valid_after: 0,
+                valid_before,
+                nonce: B256::repeat_byte(3),
+                signature: vec![0; 65],
+            },
+            route: "test".into(),
+            policy: SettlePolicy::After,
+            owed: None,
+            transaction: None,
+            accepted_ms: 0,
+            pass: None,
+            payment_id: None,
+        }
     }
 }
 

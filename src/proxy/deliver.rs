@@ -4,14 +4,16 @@
 //! | moment | `before` | `after` | `background` |
 //! |---|---|---|---|
 //! | before forwarding | settle; refused → no forward | - | - |
-//! | origin answered (first byte not sent yet) | (settled) | settle if < 400 | < 400: record as owed (durable), answer at once; a `101` settles as `after` |
+//! | accepted (`Settlement::accept`, before forwarding) | `reserved` | `reserved` | `forwarded`: owed (durable) |
+//! | origin answered (first byte not sent yet) | (settled) | settle if < 400 | < 400: answer at once; ≥ 400: give back; a `101` settles as `after` |
 //! | request ended | not delivered → paid-not-delivered | not delivered → paid-not-delivered | delivered → queue the settlement; not delivered → give back |
 //!
 //! A payment charged or owed gains its route's pass, and its payment identifier records the
 //! outcome for retries (`grant::after_payment`).
 //!
 //! Every step writes the payment's state to the ledger; the writes that must precede the
-//! response (settled, owed) are awaited, the others are queued.
+//! response (settled) or a restart (a `background` payment given back) are awaited, the others
+//! are queued.
 
 use super::ctx::{Outcome, PaidRequest, PaymentState};
 use super::grant;
@@ -96,10 +98,10 @@ async fn settle_now(
         SettleOutcome::Settled(r) => {
             paid.transaction = Some(r.transaction.clone()).filter(|t| !t.is_empty());
             // Awaited: once the client has it, a restart must not think it undelivered.
-            ledger.mark_now(paid, State::Settled).await;
+            ledger.mark_now(paid, State::Settled, None).await;
         }
-        SettleOutcome::NotCharged => ledger.mark(paid, State::Released, Some("origin_error")),
-        SettleOutcome::Unavailable => ledger.mark(paid, State::Released, Some("not_attempted")),
+        SettleOutcome::NotCharged => ledger.give_back(paid, "origin_error").await,
+        SettleOutcome::Unavailable => ledger.give_back(paid, "not_attempted").await,
         SettleOutcome::Failed(r) => {
             let reason = r.error_reason.as_deref().unwrap_or("settle_failed");
             ledger.mark(paid, State::Failed, Some(reason));
@@ -110,8 +112,9 @@ async fn settle_now(
     result.apply(paid.version, outcome)
 }
 
-/// `background`: the payment is recorded as owed before the response leaves; its settlement
-/// is queued once the response has been delivered.
+/// `background`: the payment was recorded as owed when it was accepted (`Settlement::accept`),
+/// so the response leaves at once; its settlement is queued once the response has been
+/// delivered. An origin error gives it back.
 async fn defer(
     payments: &Payments,
     snapshot: &Snapshot,
@@ -122,9 +125,8 @@ async fn defer(
     if status >= 400 {
         return settle_now(payments, snapshot, paid, status, outcome).await;
     }
-    let settlement = &payments.settlement;
-    if !settlement.has_ledger() || !settlement.mark_now(paid, State::Forwarded).await {
-        // The debt cannot be written down: collect now instead.
+    if !payments.settlement.has_ledger() {
+        // No ledger to settle from later: collect now instead.
         paid.policy = SettlePolicy::After;
         return settle_now(payments, snapshot, paid, status, outcome).await;
     }
@@ -200,5 +202,5 @@ async fn release(payments: &Payments, paid: &mut PaidRequest, why: &'static str)
     let _ = payments.guard.release(&paid.key).await;
     paid.state = PaymentState::Released;
     payments.metrics.payment(why);
-    payments.settlement.mark(paid, State::Released, Some(why));
+    payments.settlement.give_back(paid, why).await;
 }

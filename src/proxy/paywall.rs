@@ -33,7 +33,7 @@ use crate::store::{AccessState, InFlight, MemoryAccessState, PaymentKey, ReplayG
 use crate::x402::challenge::{Challenge, Offer};
 use crate::x402::reason::Rejection;
 use crate::x402::settlement::Payment;
-use crate::x402::{HeaderError, PaymentHeader, decode_payment_header};
+use crate::x402::{HeaderError, PaymentHeader, SharedJson, decode_payment_header};
 
 /// What to do with a request to a priced route.
 #[derive(Debug)]
@@ -196,7 +196,7 @@ struct Accepted<'a> {
     header: &'a PaymentHeader,
     offer: &'a Offer,
     auth: ExactAuthorization,
-    requirements: serde_json::Value,
+    requirements: SharedJson,
     now: u64,
     route: &'a Route,
     /// Held when the payment settles in the background.
@@ -348,7 +348,7 @@ fn match_offer<'c>(
     challenge: &'c Challenge,
     header: &PaymentHeader,
     resource_url: &str,
-) -> Option<(&'c Offer, serde_json::Value)> {
+) -> Option<(&'c Offer, SharedJson)> {
     match header {
         PaymentHeader::V2 { payload, .. } => challenge
             .match_v2(&payload.accepted)

@@ -3,8 +3,8 @@
 //! chain), and the start-up recovery that resumes whatever a crash left open.
 //!
 //! The request path only calls [`Settlement`]: `accept` (durable before anything is forwarded),
-//! `mark`/`mark_now` (state changes), `enqueue` (a delivered background payment) and
-//! `redeliver` (the one delivery a paid-but-undelivered payment is owed).
+//! `mark`/`mark_now` (state changes), `give_back` (nothing charged), `enqueue` (a delivered
+//! background payment) and `redeliver` (the one delivery a paid-but-undelivered payment is owed).
 
 mod owed;
 mod record;
@@ -19,6 +19,7 @@ pub use owed::{Debtor, Owed, OwedHold};
 
 use crate::ledger::{Inserted, Ledger, LedgerError, Moved, State};
 use crate::proxy::ctx::{PaidRequest, PaymentState};
+use crate::snapshot::SettlePolicy;
 
 /// A payment waiting for its background settlement.
 #[derive(Debug)]
@@ -76,13 +77,18 @@ impl Settlement {
 
     /// Writes an accepted payment down, durably, before anything is forwarded. An error means
     /// the payment must be refused.
+    ///
+    /// A `background` payment is written as `forwarded` (owed) at once: its one durable write
+    /// on the request path. Unless it is given back (the origin fails, the response is not
+    /// delivered: `released`, awaited), it is settled from the ledger, after a restart too.
+    /// Every other policy starts `reserved` and is settled before its response leaves.
     pub async fn accept(&self, paid: &PaidRequest) -> Result<Accept, LedgerError> {
         let Some(ledger) = &self.ledger else {
             return Ok(Accept::Recorded);
         };
         // A payment given back earlier (nothing charged) may be presented again: its row is reused.
         match ledger
-            .insert_or_reuse_released(record::from_paid(paid, State::Reserved))
+            .insert_or_reuse_released(record::from_paid(paid, accepted_state(paid)))
             .await?
         {
             Inserted::New => Ok(Accept::Recorded),
@@ -104,12 +110,17 @@ impl Settlement {
 
     /// Records a state change and waits until it is durable; false if it could not be written
     /// (without a ledger there is nothing to write: true).
-    pub async fn mark_now(&self, paid: &PaidRequest, to: State) -> bool {
+    pub async fn mark_now(&self, paid: &PaidRequest, to: State, reason: Option<&str>) -> bool {
         let Some(ledger) = &self.ledger else {
             return true;
         };
         match ledger
-            .transition(&paid.ledger_id(), to, paid.transaction.clone(), None)
+            .transition(
+                &paid.ledger_id(),
+                to,
+                paid.transaction.clone(),
+                reason.map(str::to_string),
+            )
             .await
         {
             Ok(Moved::Done) => true,
@@ -121,6 +132,16 @@ impl Settlement {
                 tracing::error!(payer = %paid.payer, "ledger write failed: {e}");
                 false
             }
+        }
+    }
+
+    /// Gives an accepted payment back (nothing charged). Awaited when its row says it is owed
+    /// (`background`): a restart must not settle a payment whose response never went out.
+    pub async fn give_back(&self, paid: &PaidRequest, reason: &str) {
+        if accepted_state(paid) == State::Forwarded {
+            self.mark_now(paid, State::Released, Some(reason)).await;
+        } else {
+            self.mark(paid, State::Released, Some(reason));
         }
     }
 
@@ -171,3 +192,14 @@ impl Settlement {
         }
     }
 }
+
+/// The state an accepted payment is first written in: owed at once under `background`.
+fn accepted_state(paid: &PaidRequest) -> State {
+    match paid.policy {
+        SettlePolicy::Background => State::Forwarded,
+        SettlePolicy::Before | SettlePolicy::After => State::Reserved,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@ use crate::ledger::{Record, State};
 use crate::proxy::ctx::{PaidRequest, PaymentState};
 use crate::snapshot::SettlePolicy;
 use crate::store::PaymentKey;
-use crate::x402::Version;
+use crate::x402::{SharedJson, Version};
 
 /// The ledger row of an accepted payment.
 pub fn from_paid(paid: &PaidRequest, state: State) -> Record {
@@ -25,8 +25,8 @@ pub fn from_paid(paid: &PaidRequest, state: State) -> Record {
         amount: paid.amount.clone(),
         policy: paid.policy.as_str().to_string(),
         version: paid.version.number(),
-        payload: paid.payload.to_string(),
-        requirements: paid.requirements.to_string(),
+        payload: paid.payload.text().to_string(),
+        requirements: paid.requirements.text().to_string(),
         valid_before: paid.auth.valid_before,
         state,
         transaction: paid.transaction.clone(),
@@ -39,9 +39,9 @@ pub fn from_paid(paid: &PaidRequest, state: State) -> Record {
 
 /// The payment a ledger row holds, to settle or reconcile it after a restart.
 pub fn to_paid(record: &Record) -> Result<PaidRequest, String> {
-    let payload: serde_json::Value =
-        serde_json::from_str(&record.payload).map_err(|_| "payload is not JSON".to_string())?;
-    let requirements: serde_json::Value = serde_json::from_str(&record.requirements)
+    let payload =
+        SharedJson::parse(&record.payload).map_err(|_| "payload is not JSON".to_string())?;
+    let requirements = SharedJson::parse(&record.requirements)
         .map_err(|_| "requirements are not JSON".to_string())?;
     let auth = ExactAuthorization::from_payload(&payload["payload"]).map_err(|e| e.to_string())?;
     let asset = record

@@ -3,7 +3,8 @@
 //! 1. Every payment the ledger holds that is not `released` and whose window is open is claimed
 //!    again in the replay guard: none can be replayed after a restart.
 //! 2. Open payments resume by state:
-//!    - `forwarded` (delivered, owed): queued for settlement, counted as owed again;
+//!    - `forwarded` (a `background` payment accepted and not given back: owed): queued for
+//!      settlement, counted as owed again;
 //!    - `settling`: something may be out; a `background` one is queued to ask the chain first
 //!      (after a receipt timeout, when the gateway itself may have sent it),
 //!      an `after`/`before` one (whose client got nothing) is asked now: spent →

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use std::sync::Arc;
 
-use super::{v1, v2};
+use super::{SharedJson, v1, v2};
 use crate::access::payment_id::{self, EXTENSION as PAYMENT_ID};
 use crate::access::siwx::{self, EXTENSION as SIGN_IN, Nonces};
 use crate::clock::{Clock, SystemClock};
@@ -29,8 +29,8 @@ use crate::rfc3339::format_rfc3339_ms;
 pub struct Offer {
     /// The v2 requirement exactly as sent.
     pub v2: v2::PaymentRequirements,
-    /// The v2 requirement as JSON, for the facilitator.
-    pub v2_json: serde_json::Value,
+    /// The v2 requirement as JSON (and its text, for the ledger), for the facilitator.
+    pub v2_json: SharedJson,
     /// The v1 requirement (with an empty `resource`, filled per request), if the network has a v1 name.
     pub v1: Option<v1::PaymentRequirements>,
     /// What a matching authorization must pay.
@@ -433,14 +433,14 @@ impl Challenge {
     }
 
     /// The v1 requirement of an offer as JSON for the facilitator, with this request's resource.
-    pub fn v1_requirement_json(&self, offer: &Offer, request_url: &str) -> serde_json::Value {
+    pub fn v1_requirement_json(&self, offer: &Offer, request_url: &str) -> SharedJson {
         offer
             .v1
             .as_ref()
             .map(|r| {
                 let mut r = r.clone();
                 r.resource = self.resource_url(request_url).to_string();
-                serde_json::to_value(r).unwrap_or_default()
+                SharedJson::from_value(serde_json::to_value(r).unwrap_or_default())
             })
             .unwrap_or_default()
     }
@@ -508,7 +508,7 @@ fn offer(option: &PaymentOption) -> Offer {
         extra,
     });
     Offer {
-        v2_json: serde_json::to_value(&v2).unwrap_or_default(),
+        v2_json: SharedJson::from_value(serde_json::to_value(&v2).unwrap_or_default()),
         v2,
         v1,
         expected: Expected {

@@ -6,12 +6,15 @@
 pub mod challenge;
 pub mod reason;
 pub mod settlement;
+mod shared_json;
 pub mod v1;
 pub mod v2;
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
+
+pub use shared_json::SharedJson;
 
 /// Request header carrying a v2 payment.
 pub const PAYMENT_SIGNATURE: &str = "payment-signature";
@@ -50,11 +53,11 @@ impl Version {
 pub enum PaymentHeader {
     V1 {
         payload: v1::PaymentPayload,
-        raw: serde_json::Value,
+        raw: SharedJson,
     },
     V2 {
         payload: v2::PaymentPayload,
-        raw: serde_json::Value,
+        raw: SharedJson,
     },
 }
 
@@ -67,7 +70,7 @@ impl PaymentHeader {
     }
 
     /// The payload exactly as the client sent it, for the facilitator.
-    pub fn raw(&self) -> &serde_json::Value {
+    pub fn raw(&self) -> &SharedJson {
         match self {
             Self::V1 { raw, .. } | Self::V2 { raw, .. } => raw,
         }
@@ -125,19 +128,20 @@ pub fn decode_payment_header(value: &[u8], max_len: usize) -> Result<PaymentHead
     let json = LENIENT
         .decode(&cleaned)
         .map_err(|e| HeaderError::Base64(e.to_string()))?;
-    let raw: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|e| HeaderError::Json(e.to_string()))?;
+    // Kept as sent (the ledger stores this text): JSON is UTF-8, so text that is not is no JSON.
+    let text = std::str::from_utf8(&json).map_err(|e| HeaderError::Json(e.to_string()))?;
+    let raw = SharedJson::parse(text).map_err(|e| HeaderError::Json(e.to_string()))?;
     let version = raw
         .get("x402Version")
         .ok_or_else(|| HeaderError::Json("missing x402Version".into()))?;
     match version.as_u64() {
         Some(1) => {
-            let payload = v1::PaymentPayload::deserialize(&raw)
+            let payload = v1::PaymentPayload::deserialize(&*raw)
                 .map_err(|e| HeaderError::Json(e.to_string()))?;
             Ok(PaymentHeader::V1 { payload, raw })
         }
         Some(2) => {
-            let payload = v2::PaymentPayload::deserialize(&raw)
+            let payload = v2::PaymentPayload::deserialize(&*raw)
                 .map_err(|e| HeaderError::Json(e.to_string()))?;
             Ok(PaymentHeader::V2 { payload, raw })
         }
@@ -235,9 +239,9 @@ mod tests {
             let _ = decode_payment_header(&raw, 256);
             let b64 = STANDARD.encode(&raw);
             if let Ok(h) = decode_payment_header(b64.as_bytes(), 4096) {
-                let again = STANDARD.encode(serde_json::to_vec(h.raw()).unwrap());
+                let again = STANDARD.encode(serde_json::to_vec(&**h.raw()).unwrap());
                 let h2 = decode_payment_header(again.as_bytes(), 4096).unwrap();
-                proptest::prop_assert_eq!(h.raw(), h2.raw());
+                proptest::prop_assert_eq!(&**h.raw(), &**h2.raw());
             }
         }
 

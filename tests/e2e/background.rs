@@ -207,6 +207,11 @@ async fn kill_9_with_settlements_pending_loses_nothing_and_replays_nothing() {
         U256::ZERO,
         "nothing settled yet"
     );
+    // Three whose origin fails are given back: never settled, not even by the restart.
+    let failing = "/bg/broken/status/503";
+    let given_back = sign_for(&stack, &gw, failing, 0..1, 3).await;
+    let answers = send_all(&gw, failing, &given_back).await;
+    assert!(answers.iter().all(|(s, _)| *s == 503), "{answers:?}");
 
     gw.rewrite_config(&config(&stack, &pay_to, 100));
     gw.kill9_and_restart(&env).await;
@@ -225,6 +230,16 @@ async fn kill_9_with_settlements_pending_loses_nothing_and_replays_nothing() {
     // Still exactly once: the balance did not move again.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(stack.usdc_balance(&pay_to).await, want);
+    let released = states(&ledger(&gw));
+    assert_eq!(
+        released.iter().filter(|s| *s == "released").count(),
+        3,
+        "{released:?}"
+    );
+    for s in &given_back {
+        let (from, nonce) = authorization(s);
+        assert!(!chain::authorization_state(&stack.info.rpc, &stack.info.usdc, from, nonce).await);
+    }
 }
 
 #[tokio::test]

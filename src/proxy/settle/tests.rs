@@ -1,13 +1,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
 
 use super::*;
 use crate::admin::Metrics;
 use crate::clock::FixedClock;
-use crate::store::{MemoryReplayGuard, PaymentKey, ReplayGuard};
+use crate::store::{MemoryReplayGuard, ReplayGuard};
 use crate::x402::Version;
 
 const NOW: u64 = 1_000_000;
@@ -56,46 +55,13 @@ fn answer(success: bool, reason: Option<&str>) -> SettleResponse {
 
 async fn setup(valid_before: u64) -> (Payments, PaidRequest) {
     let guard = Arc::new(MemoryReplayGuard::new());
-    let key = PaymentKey {
-        chain_id: 84532,
-        asset: Address::repeat_byte(1),
-        payer: Address::repeat_byte(2),
-        nonce: B256::repeat_byte(3),
-    };
-    assert!(guard.claim(&key, valid_before, NOW).await.unwrap());
+    let paid = PaidRequest::sample(valid_before);
+    assert!(guard.claim(&paid.key, valid_before, NOW).await.unwrap());
     let payments = Payments::new(
         guard,
         Arc::new(FixedClock(NOW)),
         Arc::new(Metrics::new().unwrap()),
     );
-    let paid = PaidRequest {
-        key,
-        version: Version::V2,
-        payer: Address::repeat_byte(2).to_checksum(None),
-        amount: "1000".into(),
-        network: "eip155:84532".into(),
-        asset: Address::repeat_byte(1).to_checksum(None),
-        payload: serde_json::json!({}),
-        requirements: serde_json::json!({}),
-        state: PaymentState::Verified,
-        hold: None,
-        auth: crate::evm::ExactAuthorization {
-            from: Address::repeat_byte(2),
-            to: Address::repeat_byte(4),
-            value: alloy_primitives::U256::from(1000),
-            valid_after: 0,
-            valid_before,
-            nonce: B256::repeat_byte(3),
-            signature: vec![0; 65],
-        },
-        route: "test".into(),
-        policy: crate::snapshot::SettlePolicy::After,
-        owed: None,
-        transaction: None,
-        accepted_ms: 0,
-        pass: None,
-        payment_id: None,
-    };
     (payments, paid)
 }
 

@@ -92,16 +92,16 @@ fn requirements_are_identical_every_time() {
 #[test]
 fn matches_the_echoed_requirement() {
     let c = Challenge::new(&options(), "d", "m", None);
-    let mut accepted = c.offers()[1].v2_json.clone();
+    let mut accepted = (*c.offers()[1].v2_json).clone();
     assert!(std::ptr::eq(c.match_v2(&accepted).unwrap(), &c.offers()[1]));
     // client may add extra keys
     accepted["extra"]["clientHint"] = "x".into();
     assert!(c.match_v2(&accepted).is_some());
     // but may not change a core field or drop our extra
-    let mut wrong = c.offers()[0].v2_json.clone();
+    let mut wrong = (*c.offers()[0].v2_json).clone();
     wrong["amount"] = "1".into();
     assert!(c.match_v2(&wrong).is_none());
-    let mut wrong = c.offers()[0].v2_json.clone();
+    let mut wrong = (*c.offers()[0].v2_json).clone();
     wrong["extra"] = serde_json::json!({"name": "USDC"});
     assert!(c.match_v2(&wrong).is_none());
     assert!(c.match_v2(&serde_json::json!("x")).is_none());
