@@ -3,10 +3,10 @@
 //! It blocks for the first [`Command`], drains whatever else is queued (up to `max_batch`), runs
 //! them all in one transaction, commits once (one fsync), and only then answers each command.
 //! One failing command does not fail the others: a command of one write statement (an insert,
-//! a single move) is undone by SQLite alone; a command of several runs in a SAVEPOINT (a
-//! savepoint per command cost about a tenth of the writer's time on the request path). If the COMMIT fails,
-//! every command that was to be committed gets that error. Without group commit each command is
-//! its own transaction.
+//! a single move) is undone by SQLite alone; a command of several runs in a SAVEPOINT (one per
+//! command cost about a tenth of the writer's time). If the COMMIT fails, every command that
+//! was to be committed gets that error. Without group commit each command is its own
+//! transaction.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

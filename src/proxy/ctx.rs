@@ -120,7 +120,7 @@ pub struct PaidRequest {
 impl PaidRequest {
     /// Moves the payment out (for its settlement after the request), leaving behind what the
     /// end of the request still reads (payer, amount, route), marked handed over: the payload
-    /// and requirements are moved, not copied, on the request path.
+    /// and requirements are shared (reference counted), not copied, on the request path.
     pub fn hand_over(&mut self) -> PaidRequest {
         let left = PaidRequest {
             key: self.key.clone(),
@@ -129,8 +129,8 @@ impl PaidRequest {
             amount: self.amount.clone(),
             network: self.network.clone(),
             asset: self.asset.clone(),
-            payload: SharedJson::default(),
-            requirements: SharedJson::default(),
+            payload: self.payload.clone(),
+            requirements: self.requirements.clone(),
             state: PaymentState::Released,
             hold: None,
             auth: self.auth.clone(),

@@ -17,16 +17,28 @@ fn state_of(ledger: &Ledger, paid: &PaidRequest) -> (State, Option<String>) {
     (row.state, row.reason)
 }
 
-fn background(valid_before: u64) -> PaidRequest {
-    let mut paid = PaidRequest::sample(valid_before);
+/// Far in the future: every payment here is live.
+const OPEN: u64 = u64::MAX / 2;
+
+fn background() -> PaidRequest {
+    let mut paid = PaidRequest::sample(OPEN);
     paid.policy = SettlePolicy::Background;
     paid
+}
+
+/// A background payment accepted, then given back for `reason`.
+async fn given_back(reason: &str) -> (tempfile::TempDir, Arc<Ledger>, Settlement, PaidRequest) {
+    let (dir, ledger, settlement) = settlement();
+    let paid = background();
+    settlement.accept(&paid).await.unwrap();
+    settlement.give_back(&paid, reason).await;
+    (dir, ledger, settlement, paid)
 }
 
 #[tokio::test]
 async fn a_background_payment_is_owed_from_the_moment_it_is_accepted() {
     let (_dir, ledger, settlement) = settlement();
-    let paid = background(u64::MAX / 2);
+    let paid = background();
     assert_eq!(settlement.accept(&paid).await.unwrap(), Accept::Recorded);
     assert_eq!(state_of(&ledger, &paid), (State::Forwarded, None));
 }
@@ -35,7 +47,7 @@ async fn a_background_payment_is_owed_from_the_moment_it_is_accepted() {
 async fn other_policies_start_reserved() {
     let (_dir, ledger, settlement) = settlement();
     for policy in [SettlePolicy::After, SettlePolicy::Before] {
-        let mut paid = PaidRequest::sample(u64::MAX / 2);
+        let mut paid = PaidRequest::sample(OPEN);
         paid.key.nonce = alloy_primitives::B256::repeat_byte(policy as u8 + 10);
         paid.policy = policy;
         settlement.accept(&paid).await.unwrap();
@@ -45,10 +57,7 @@ async fn other_policies_start_reserved() {
 
 #[tokio::test]
 async fn a_background_payment_given_back_is_released_on_disk_before_give_back_returns() {
-    let (_dir, ledger, settlement) = settlement();
-    let paid = background(u64::MAX / 2);
-    settlement.accept(&paid).await.unwrap();
-    settlement.give_back(&paid, "origin_error").await;
+    let (_dir, ledger, _settlement, paid) = given_back("origin_error").await;
     // Read at once: the write was awaited, so a restart cannot find it owed and settle it.
     assert_eq!(
         state_of(&ledger, &paid),
@@ -62,10 +71,7 @@ async fn a_background_payment_given_back_is_released_on_disk_before_give_back_re
 
 #[tokio::test]
 async fn a_payment_given_back_may_be_presented_again_and_is_owed_again() {
-    let (_dir, ledger, settlement) = settlement();
-    let paid = background(u64::MAX / 2);
-    settlement.accept(&paid).await.unwrap();
-    settlement.give_back(&paid, "not_delivered").await;
+    let (_dir, ledger, settlement, paid) = given_back("not_delivered").await;
     assert_eq!(settlement.accept(&paid).await.unwrap(), Accept::Recorded);
     assert_eq!(state_of(&ledger, &paid), (State::Forwarded, None));
     // Owed now: the same payment again is known, not recorded twice.

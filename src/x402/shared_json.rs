@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 /// A parsed JSON value and the text it was parsed from (or serialized to, once).
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct SharedJson {
     value: Arc<serde_json::Value>,
     text: Arc<str>,
